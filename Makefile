@@ -1,0 +1,41 @@
+# `make demo` runs the main job; `make test` installs what is missing and runs every check CI runs.
+PY      ?= python3
+VENV    ?= .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+
+.PHONY: demo test install check-clean nbtest pytest bench docs
+
+demo: $(STAMP)
+	$(BIN)/python -m fastai_multilabel demo
+
+test: $(STAMP) check-clean nbtest pytest
+
+# CPU torch first (a plain `torch` pulls several GB of CUDA packages), then the rest with torch pinned, then remove
+# torchvision: its only wheel here is a CUDA build that breaks `import torchmetrics` beside the CPU torch.
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip uninstall -q -y torchvision || true
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Notebooks are committed clean and the exported modules equal what nbdev_export writes.
+check-clean: $(STAMP)
+	$(BIN)/nbdev-clean
+	@git diff --exit-code --stat -- nbs || (echo "nbdev_clean changed nbs/: commit clean notebooks"; exit 1)
+	$(BIN)/nbdev-export
+	@git diff --exit-code --stat -- fastai_multilabel || (echo "nbdev_export changed fastai_multilabel/: commit the exported modules"; exit 1)
+	@test -z "$$(git status --porcelain --untracked-files=all -- nbs fastai_multilabel)" || (git status --short -- nbs fastai_multilabel; echo "untracked notebooks or modules"; exit 1)
+
+nbtest: $(STAMP)
+	$(BIN)/nbdev-test --n_workers 2
+
+pytest: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/metrics.py

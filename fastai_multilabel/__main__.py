@@ -1,0 +1,4 @@
+import sys
+from fastai_multilabel.cli import main
+
+if __name__ == '__main__': sys.exit(main())
