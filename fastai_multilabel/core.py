@@ -12,15 +12,15 @@ import torch
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['AVERAGES', 'CRITERIA', 'as_plain', 'check_choice', 'check_preds_targs', 'targ_mask', 'bad_value_sums',
-           'check_value_sums', 'check_values', 'check_thresh', 'logit_thresh', 'predict_mask', 'check_k', 'check_beta',
+__all__ = ['AVERAGES', 'CRITERIA', 'as_plain', 'check_choice', 'check_preds_targs', 'targ_mask', 'value_sums', 'check_value_sums',
+           'check_values', 'check_thresh', 'logit_thresh', 'predict_mask', 'check_k', 'check_beta',
            'check_zero_division', 'check_labels', 'fmt_num', 'thresh_tag', 'clean_name', 'metric_name',
            'unique_label_names', 'warn_tracker_name']
 
-# %% ../nbs/00_core.ipynb #c10b2cbf
+# %% ../nbs/00_core.ipynb #e9c6db9d
 def as_plain(x):
     "Return tensor `x` as a plain `torch.Tensor` (no copy), anything else unchanged."
-    return x.as_subclass(Tensor) if isinstance(x, Tensor) and type(x) is not Tensor else x
+    return x if type(x) is Tensor or not isinstance(x, Tensor) else x.as_subclass(Tensor)
 
 # %% ../nbs/00_core.ipynb #f6d02509
 AVERAGES = ('micro', 'macro', 'weighted', 'samples')
@@ -48,25 +48,29 @@ def check_preds_targs(preds, targs):
     if not preds.is_floating_point():
         raise TypeError(f"Expected `preds` to be float scores (logits or probabilities), but got dtype {preds.dtype}")
 
-# %% ../nbs/00_core.ipynb #56e25ac2
+# %% ../nbs/00_core.ipynb #23cad7d8
 def targ_mask(targs):
-    "Boolean mask of the positive labels in `targs` (values equal to 1)."
-    return targs if targs.dtype == torch.bool else targs == 1
+    "Boolean mask of the positive labels in `targs` (non-zero values; other values than 0 and 1 are caught by `check_value_sums`)."
+    return targs if targs.dtype == torch.bool else targs.bool()
 
-def bad_value_sums(preds, targs, tmask=None):
-    "`[number of targets not in {0,1}, sum of preds]` as a float64 tensor, computed without a host sync."
-    n_bad = torch.zeros((), device=preds.device) if targs.dtype == torch.bool else (targs != (targ_mask(targs) if tmask is None else tmask)).sum()
-    return torch.stack([n_bad.double(), preds.sum(dtype=torch.float64)])
+def value_sums(preds, targs):
+    "`[sum of targs, sum of targs**2, sum of preds]`, computed on the device without a host sync."
+    t = (targs if targs.is_floating_point() else targs.float()).reshape(-1)
+    sp = preds.sum()
+    return torch.stack([t.sum(), torch.dot(t, t), sp if sp.dtype == t.dtype else sp.to(t.dtype)])
 
-def check_value_sums(sums):
-    "Raise a `ValueError` if the accumulated `bad_value_sums` show non-binary targets or non-finite predictions."
-    n_bad,s = sums.tolist()
-    if n_bad: raise ValueError(f"Expected `targs` to hold only 0 and 1 (multi-hot), but {int(n_bad)} values were something else")
-    if not math.isfinite(s): raise ValueError("Expected finite `preds`, but they contained NaN or infinite values")
+def check_value_sums(sums, n_pos):
+    "Raise a `ValueError` if accumulated `value_sums` and the number of non-zero targets `n_pos` show bad values."
+    st,st2,sp = sums.tolist()
+    n_pos = float(n_pos)
+    if not st == st2 == n_pos:
+        raise ValueError(f"Expected `targs` to hold only 0 and 1 (multi-hot), but got other values: {n_pos:g} non-zero targets, "
+                         f"summing to {st:g}, their squares to {st2:g}")
+    if not math.isfinite(sp): raise ValueError("Expected finite `preds`, but they contained NaN or infinite values")
 
 def check_values(preds, targs):
     "Raise a `ValueError` if `targs` is not 0/1 or `preds` is not finite (reads the data: one host sync)."
-    check_value_sums(bad_value_sums(preds, targs))
+    check_value_sums(value_sums(preds, targs), targ_mask(targs).sum())
 
 # %% ../nbs/00_core.ipynb #bc1bc3b7
 def check_thresh(thresh, n_labels=None, argname='thresh'):

@@ -15,10 +15,10 @@ __all__ = ['label_counts', 'split_counts', 'safe_div', 'score_from_counts', 'acc
            'subset_scores', 'sample_fbeta_scores', 'topk_mask', 'topk_scores', 'precision_at_k_scores',
            'recall_at_k_scores']
 
-# %% ../nbs/01_functional.ipynb #83f62699
+# %% ../nbs/01_functional.ipynb #7e182416
 def label_counts(pmask, tmask):
     "Per-label `[tp, predicted positives, actual positives]` of boolean masks, a `(3, n_labels)` long tensor."
-    return torch.stack([pmask & tmask, pmask, tmask]).sum(1)
+    return torch.stack([pmask & tmask, pmask, tmask]).sum(1, dtype=torch.int32)
 
 def split_counts(counts, n):
     "`(tp, fp, fn, tn)` per label from summed `label_counts` over `n` samples."

@@ -20,7 +20,7 @@ __all__ = ['StreamFeed', 'MultilabelMetric', 'ThresholdAccuracy', 'SubsetAccurac
            'RecallAtK', 'PerLabelMetrics', 'PerLabelRecall', 'PerLabelPrecision', 'PerLabelFScore', 'default_metrics',
            'check_metric_names']
 
-# %% ../nbs/03_metrics.ipynb #3be9054a
+# %% ../nbs/03_metrics.ipynb #751d370b
 def _check_tuned(thresh):
     if isinstance(thresh, str) and thresh != 'tuned':
         raise ValueError(f"Expected `thresh` to be a float, a per-label tensor or 'tuned', but got {thresh!r}")
@@ -44,9 +44,10 @@ class StreamFeed:
 
     def accumulate(self, learn, col):
         "Update the stream with `learn`'s batch if `col` is the first column to ask since the reset."
-        if self.leader is None: self.leader = col
-        if col is not self.leader: return
-        preds,targs = as_plain(learn.pred).detach(),as_plain(learn.yb[0])
+        if col is not self.leader:
+            if self.leader is not None: return
+            self.leader = col
+        preds,targs = as_plain(learn.pred),as_plain(learn.yb[0])  # no detach needed: torchmetrics updates without grad
         if self.n_labels is not None and preds.ndim == 2 and preds.shape[1] != self.n_labels:
             raise ValueError(f"Expected `labels` to name every output ({preds.shape[1]}), but got {self.n_labels} labels")
         if self.tuned: self.stream.set_thresh(_loss_thresh(learn))
@@ -59,7 +60,7 @@ class StreamFeed:
         if fn not in self._cache: self._cache[fn] = fn(self.stream.compute())
         return self._cache[fn]
 
-# %% ../nbs/03_metrics.ipynb #79fc22d2
+# %% ../nbs/03_metrics.ipynb #f88a1424
 class MultilabelMetric(Metric):
     "A fastai metric showing `fn` of a streaming metric's result (its `idx`-th value if given) as column `name`."
     def __init__(self, feed:StreamFeed, fn, name:str, idx:int|None=None):
@@ -78,9 +79,9 @@ class MultilabelMetric(Metric):
     def __repr__(self): return f'{type(self).__name__}({self.name})'
 
 def _feed(stream_cls, thresh, sigmoid=True, n_labels=None, **kwargs):
-    "A `StreamFeed` of `stream_cls`, following tuned thresholds if `thresh` is 'tuned'."
+    "A `StreamFeed` of a thresholded `stream_cls`, following tuned thresholds if `thresh` is 'tuned'."
     tuned = _check_tuned(thresh)
-    if not tuned and thresh is not None: check_thresh(thresh, n_labels)
+    if not tuned: check_thresh(thresh, n_labels)
     stream = stream_cls(thresh=0.5 if tuned else thresh, sigmoid=sigmoid, **kwargs)
     return StreamFeed(stream, tuned, n_labels)
 
@@ -122,7 +123,7 @@ class FScore(MultilabelMetric):
             fn = partial(counts_score, kind='fbeta', beta=beta, average=average, zero_division=zero_division)
         super().__init__(feed, fn, name or metric_name(f'f{fmt_num(beta)}', average, thresh_tag(thresh)))
 
-# %% ../nbs/03_metrics.ipynb #78495d39
+# %% ../nbs/03_metrics.ipynb #c7bb4d5b
 class TopKAccuracy(MultilabelMetric):
     "Accuracy when exactly the `k` highest-scoring labels are predicted, by `criteria`; named `top{k}_accuracy[_{criteria}]`."
     def __init__(self,
@@ -131,20 +132,20 @@ class TopKAccuracy(MultilabelMetric):
         name:str|None=None, # Column name; built from the arguments if None
     ):
         check_k(k); check_choice(criteria, CRITERIA, 'criteria')
-        super().__init__(_feed(SampleAverage, None, score=partial(topk_scores, k=k, criteria=criteria)), _identity,
+        super().__init__(StreamFeed(SampleAverage(partial(topk_scores, k=k, criteria=criteria))), _identity,
                          name or metric_name(f'top{k}_accuracy', '' if criteria == 'hamming' else criteria))
 
 class PrecisionAtK(MultilabelMetric):
     "Mean over samples of the share of the `k` top-scoring labels that are true, named `precision_at{k}`."
     def __init__(self, k:int=1, name:str|None=None):
-        super().__init__(_feed(SampleAverage, None, score=partial(precision_at_k_scores, k=check_k(k))), _identity,
+        super().__init__(StreamFeed(SampleAverage(partial(precision_at_k_scores, k=check_k(k)))), _identity,
                          name or f'precision_at{k}')
 
 class RecallAtK(MultilabelMetric):
     "Mean over samples of the share of true labels among the `k` top-scoring ones, named `recall_at{k}`."
     def __init__(self, k:int=1, zero_division:float=0., name:str|None=None):
         score = partial(recall_at_k_scores, k=check_k(k), zero_division=check_zero_division(zero_division))
-        super().__init__(_feed(SampleAverage, None, score=score), _identity, name or f'recall_at{k}')
+        super().__init__(StreamFeed(SampleAverage(score)), _identity, name or f'recall_at{k}')
 
 # %% ../nbs/03_metrics.ipynb #038fd139
 class PerLabelMetrics(list):
