@@ -32,7 +32,7 @@ check-clean: $(STAMP)
 	@test -z "$$(git status --porcelain --untracked-files=all -- nbs fastai_multilabel)" || (git status --short -- nbs fastai_multilabel; echo "untracked notebooks or modules"; exit 1)
 
 nbtest: $(STAMP)
-	$(BIN)/nbdev-test --n_workers 2
+	$(BIN)/nbdev-test --n-workers 2
 
 pytest: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
