@@ -1,5 +1,8 @@
 "Every public name of fastai_multilabel: `from fastai_multilabel.all import *`."
 from .core import *
 from .functional import *
+from .thresholds import *
 from .streaming import *
+from .losses import *
 from .metrics import *
+from .callback.threshold import *

@@ -12,7 +12,8 @@ from torch import Tensor
 from .core import *
 
 # %% auto #0
-__all__ = ['cut_scores', 'cut_thresholds', 'best_thresholds']
+__all__ = ['cut_scores', 'cut_thresholds', 'best_thresholds', 'bin_edges', 'hist_codes', 'best_thresholds_binned',
+           'binned_error_bound']
 
 # %% ../nbs/01b_thresholds.ipynb #bfa9621f
 def _cut_table(counts_tp, n, n_pos, beta, metric, zero_division):
@@ -109,3 +110,44 @@ def _score_at(probs, targs, thresh, beta, metric, zero_division):
     b2 = beta**2
     den = (1+b2)*tp + b2*(P-tp) + (pp-tp)
     return torch.where(den > 0, (1+b2)*tp / den.clamp_min(1e-300), zero_division)
+
+# %% ../nbs/01b_thresholds.ipynb #b23664e6
+def bin_edges(n_bins=1000, dtype=torch.float32, device=None):
+    "The `n_bins + 1` edges 0, 1/n_bins, ..., 1 of the threshold grid."
+    return torch.linspace(0, 1, n_bins+1, dtype=dtype, device=device)
+
+def hist_codes(preds, tmask, cuts):
+    "Flat histogram index of each score: `(label * (n_bins+1) + bin) * 2 + is_positive`."
+    n_bins = len(cuts) - 1
+    offs = torch.arange(preds.shape[1], device=preds.device) * (n_bins+1)
+    return ((torch.bucketize(preds, cuts) + offs) * 2 + tmask).reshape(-1)
+
+def best_thresholds_binned(hist, beta=1., per_label=True, metric='fbeta', average='micro', zero_division=0.):
+    "Best grid thresholds and their scores from a `(n_labels, n_bins+1, 2)` histogram of [negatives, positives]."
+    check_beta(beta); check_choice(metric, ('fbeta', 'accuracy'), 'metric'); check_choice(average, ('micro', 'macro'), 'average')
+    n_bins = hist.shape[1] - 1
+    if not per_label and average == 'micro': hist = hist.sum(0, keepdim=True)
+    # predicted at edge e_k: bins above k. Reverse cumulative sums, shifted: column k counts bins k+1..n_bins
+    above = hist.flip(1).cumsum(1).flip(1)
+    above = torch.cat([above[:, 1:], torch.zeros_like(above[:, :1])], 1)
+    tp,pp = above[..., 1],above.sum(-1)
+    P,n = hist[..., 1].sum(1),hist.sum((1, 2))
+    sc = _score_from_cut_counts(tp, pp, P[:, None], n[:, None], beta, metric, zero_division)
+    edges = bin_edges(n_bins, device=hist.device)
+    if not per_label and average == 'macro': sc = sc.mean(0, keepdim=True)
+    best,k = sc.flip(1).max(1)  # the first maximum from the top: ties go to the highest threshold, as in `best_thresholds`
+    th = edges[n_bins - k]
+    return (th,best) if per_label else (th[0],best[0])
+
+def _score_from_cut_counts(tp, pp, P, n, beta, metric, zero_division):
+    tp,pp,P = tp.double(),pp.double(),P.double()
+    if metric == 'accuracy': return (2*tp - pp + n - P) / n
+    b2 = beta**2
+    den = b2*P + pp
+    return torch.where(den > 0, (1+b2)*tp / den.clamp_min(1e-300), zero_division)
+
+def binned_error_bound(hist, beta=1.):
+    "Per label, how far below the exact best F-beta the binned one can be: `(1+β²) m / (β² P)`, m the fullest bin."
+    m,P = hist.sum(-1).max(1).values.double(),hist[..., 1].sum(1).double()
+    b2 = beta**2
+    return torch.where(P > 0, (1+b2)*m / (b2*P).clamp_min(1e-300), 0.)
