@@ -6,3 +6,4 @@ from .streaming import *
 from .losses import *
 from .metrics import *
 from .callback.threshold import *
+from .report import *
