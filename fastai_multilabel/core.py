@@ -13,7 +13,7 @@ from torch import Tensor
 
 # %% auto #0
 __all__ = ['AVERAGES', 'CRITERIA', 'as_plain', 'check_choice', 'check_preds_targs', 'targ_mask', 'value_sums', 'check_value_sums',
-           'check_values', 'check_thresh', 'logit_thresh', 'predict_mask', 'check_k', 'check_beta',
+           'check_values', 'check_thresh', 'logit_thresh', 'predict_mask', 'check_k', 'check_beta', 'check_n_bins',
            'check_zero_division', 'check_labels', 'fmt_num', 'thresh_tag', 'clean_name', 'metric_name',
            'unique_label_names', 'warn_tracker_name']
 
@@ -99,7 +99,7 @@ def predict_mask(preds, thresh, sigmoid=True):
     if isinstance(t, Tensor): t = t.to(preds.device)
     return preds > t
 
-# %% ../nbs/00_core.ipynb #8b45724c
+# %% ../nbs/00_core.ipynb #f763810f
 def check_k(k, n_labels=None):
     "Return `k` if it is an int in [1, `n_labels`], else raise."
     if isinstance(k, bool) or not isinstance(k, int): raise TypeError(f"Expected `k` to be an int, but got {k!r}")
@@ -112,6 +112,12 @@ def check_beta(beta):
     if isinstance(beta, bool) or not isinstance(beta, (int, float)): raise TypeError(f"Expected `beta` to be a number, but got {beta!r}")
     if not beta > 0 or not math.isfinite(beta): raise ValueError(f"Expected `beta` > 0, but got {beta}")
     return float(beta)
+
+def check_n_bins(n_bins):
+    "Return `n_bins` if it is an int >= 1, else raise."
+    if isinstance(n_bins, bool) or not isinstance(n_bins, int) or n_bins < 1:
+        raise ValueError(f"Expected `n_bins` to be an int >= 1, but got {n_bins!r}")
+    return n_bins
 
 def check_zero_division(zero_division):
     "Return `zero_division` if it is 0, 1 or NaN, else raise."

@@ -98,19 +98,16 @@ class SampleAverage(MultilabelStream):
         self.check_values(self.n_pos)
         return self.total / self.n
 
-# %% ../nbs/02_streaming.ipynb #493b045e
+# %% ../nbs/02_streaming.ipynb #341922ab
 class ThresholdHistogram(MultilabelStream):
-    "Streaming per-label histogram of scores on a grid of `n_bins`, split by target; `compute` returns `(n_labels, n_bins+1, 2)`."
-    def __init__(self, n_bins:int=1000, sigmoid:bool=True, **kwargs):
+    "Streaming per-label histogram of probabilities on a grid of `n_bins`, split by target; `compute` returns `(n_labels, n_bins+1, 2)`."
+    def __init__(self, n_bins:int=1024, sigmoid:bool=True, **kwargs):
         super().__init__(None, sigmoid, **kwargs)
-        self.n_bins = n_bins
-        edges = bin_edges(n_bins, torch.float64)
-        self._cuts = (torch.logit(edges) if sigmoid else edges).float()
+        self.n_bins = check_n_bins(n_bins)
         self.add_state('hist', torch.zeros((), dtype=torch.long), dist_reduce_fx='sum')
 
     def _update(self, preds, tmask):
-        if self._cuts.device != preds.device or self._cuts.dtype != preds.dtype: self._cuts = self._cuts.to(preds)
-        codes = hist_codes(preds, tmask, self._cuts)
+        codes = hist_codes(preds.sigmoid() if self.sigmoid else preds, tmask, self.n_bins)
         if self.hist.ndim == 0: self.hist = torch.zeros(preds.shape[1] * (self.n_bins+1) * 2, dtype=torch.long, device=preds.device)
         self.hist.index_add_(0, codes, torch.ones_like(codes))
 

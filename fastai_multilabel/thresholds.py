@@ -111,16 +111,21 @@ def _score_at(probs, targs, thresh, beta, metric, zero_division):
     den = (1+b2)*tp + b2*(P-tp) + (pp-tp)
     return torch.where(den > 0, (1+b2)*tp / den.clamp_min(1e-300), zero_division)
 
-# %% ../nbs/01b_thresholds.ipynb #b23664e6
-def bin_edges(n_bins=1000, dtype=torch.float32, device=None):
+# %% ../nbs/01b_thresholds.ipynb #50109063
+def bin_edges(n_bins=1024, dtype=torch.float32, device=None):
     "The `n_bins + 1` edges 0, 1/n_bins, ..., 1 of the threshold grid."
     return torch.linspace(0, 1, n_bins+1, dtype=dtype, device=device)
 
-def hist_codes(preds, tmask, cuts):
-    "Flat histogram index of each score: `(label * (n_bins+1) + bin) * 2 + is_positive`."
-    n_bins = len(cuts) - 1
-    offs = torch.arange(preds.shape[1], device=preds.device) * (n_bins+1)
-    return ((torch.bucketize(preds, cuts) + offs) * 2 + tmask).reshape(-1)
+def hist_codes(probs, tmask, n_bins=1024):
+    "Flat histogram index of each probability: `(label * (n_bins+1) + bin) * 2 + is_positive`, bin i holding ((i-1)/n_bins, i/n_bins]."
+    if n_bins & (n_bins-1) == 0:  # a power of two: p * n_bins is exact in floating point, so its ceiling is the bin
+        b = (probs * n_bins).nan_to_num_(0.).ceil_().clamp_(0, n_bins)  # NaN: bin 0 here, reported by the value checks
+    else: b = torch.bucketize(probs, bin_edges(n_bins, probs.dtype, probs.device)).to(probs.dtype)
+    L,stride = probs.shape[1],2*(n_bins+1)
+    if L*stride < 2**24:  # exact in float32: one fused pass, cast once
+        offs = torch.arange(L, device=probs.device, dtype=probs.dtype) * stride
+        return b.mul_(2).add_(offs).add_(tmask).long().view(-1)
+    return (b.long()*2 + torch.arange(L, device=probs.device)*stride + tmask).view(-1)
 
 def best_thresholds_binned(hist, beta=1., per_label=True, metric='fbeta', average='micro', zero_division=0.):
     "Best grid thresholds and their scores from a `(n_labels, n_bins+1, 2)` histogram of [negatives, positives]."

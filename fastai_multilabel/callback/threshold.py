@@ -32,7 +32,7 @@ def _as_thresh(th):
     "Thresholds as `loss_func.thresh` takes them: a float, or a float32 CPU tensor per label."
     return th.item() if th.ndim == 0 else th.float().cpu()
 
-# %% ../../nbs/04_callback.threshold.ipynb #28e4c4d1
+# %% ../../nbs/04_callback.threshold.ipynb #712bc759
 class _TunedColumn(Metric):
     "A column of fastai's table showing one value of a `ThresholdSearch`."
     def __init__(self, cb, attr, name): self.cb,self.attr,self._name = cb,attr,name
@@ -52,14 +52,14 @@ class ThresholdSearch(Callback):
         metric:str='fbeta', # Maximize 'fbeta' or element-wise 'accuracy'
         average:str='micro', # With `per_label=False`: maximize 'micro' or 'macro' F-beta
         min_pos:int=0, # With `per_label=True`: labels with fewer positives take the global threshold
-        n_bins:int|None=None, # Search a grid of n_bins from a streaming histogram instead of the exact search
+        n_bins:int|None=None, # Search a grid of n_bins (a power of two is fastest) from a streaming histogram instead of exactly
         apply:bool=True, # Write the thresholds to `learn.loss_func.thresh`
     ):
         self.beta,self.metric = check_beta(beta),check_choice(metric, ('fbeta', 'accuracy'), 'metric')
         self.average = check_choice(average, ('micro', 'macro'), 'average')
-        if n_bins is not None and n_bins < 1: raise ValueError(f"Expected `n_bins` >= 1 or None, but got {n_bins}")
-        self.per_label,self.min_pos,self.n_bins,self.apply = per_label,min_pos,n_bins,apply
-        self.history,self.in_train,self.active = [],False,False
+        self.per_label,self.min_pos,self.apply = per_label,min_pos,apply
+        self.n_bins = None if n_bins is None else check_n_bins(n_bins)
+        self.history,self.in_train,self.active,self._new_fit = [],False,False,False
         self.thresh = self.score = float('nan')
         self.label_thresh = self.label_scores = None
         m = f'f{fmt_num(beta)}' if metric == 'fbeta' else 'accuracy'
@@ -70,15 +70,16 @@ class ThresholdSearch(Callback):
 
     # fastai's get_preds and validate fire before_fit/after_fit too, but only fit trains: the search starts at before_train
     def before_fit(self):
-        self.active = False
+        self.active,self._new_fit = False,True
         if hasattr(self.learn, 'gather_preds') or hasattr(self.learn, 'lr_finder'): return
-        self.history = []
         self.learn.metrics = [m for m in self.learn.metrics if m not in self.columns] + self.columns
     def after_fit(self):
         self.active = False
         self.learn.metrics = [m for m in self.learn.metrics if m not in self.columns]
 
-    def before_train(self): self.in_train = self.active = True
+    def before_train(self):
+        if self._new_fit: self.history,self._new_fit = [],False
+        self.in_train = self.active = True
     def before_validate(self):
         self.in_train = False
         self._preds,self._targs = [],[]

@@ -1,0 +1,97 @@
+"Exact threshold search against brute force over every cut; the binned search within its documented bound."
+import math, pytest, torch
+import numpy as np
+from hypothesis import given, settings, strategies as st, HealthCheck
+from sklearn.metrics import fbeta_score
+from fastai_multilabel.all import *
+from fastai_multilabel.thresholds import _score_at
+
+def brute(probs, targs, beta=1., metric='fbeta', per_label=True, average='micro'):
+    "Best score over thresholds at 0, 1, every distinct score and every midpoint, the slow way."
+    u = probs.unique()
+    cands = torch.cat([torch.tensor([0., 1.], dtype=probs.dtype), u, (u[1:] + u[:-1]) / 2])
+    if per_label: return torch.stack([_score_at(probs, targs, c, beta, metric, 0.) for c in cands]).max(0).values
+    if average == 'macro': return torch.stack([_score_at(probs, targs, c, beta, metric, 0.).mean() for c in cands]).max()
+    return torch.stack([_score_at(probs.reshape(-1, 1), targs.reshape(-1, 1), c, beta, metric, 0.)[0] for c in cands]).max()
+
+def applied(probs, targs, th, beta, metric, per_label, average):
+    if per_label: return _score_at(probs, targs, th, beta, metric, 0.)
+    if average == 'macro': return _score_at(probs, targs, th, beta, metric, 0.).mean()
+    return _score_at(probs.reshape(-1, 1), targs.reshape(-1, 1), th, beta, metric, 0.)[0]
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(n=st.integers(1, 30), n_labels=st.integers(1, 5), levels=st.sampled_from([3, 10, 1000]), p=st.floats(0, 1),
+       beta=st.sampled_from([0.5, 1., 2.]), metric=st.sampled_from(['fbeta', 'accuracy']), per_label=st.booleans(),
+       average=st.sampled_from(['micro', 'macro']), seed=st.integers(0, 10**6))
+def test_exact_against_brute_force(n, n_labels, levels, p, beta, metric, per_label, average, seed):
+    g = torch.Generator().manual_seed(seed)
+    probs = (torch.rand(n, n_labels, generator=g) * levels).round() / levels   # few levels: heavy ties
+    targs = (torch.rand(n, n_labels, generator=g) < p).float()
+    th, sc = best_thresholds(probs, targs, beta, per_label=per_label, metric=metric, average=average)
+    assert torch.allclose(sc, brute(probs, targs, beta, metric, per_label, average))
+    assert torch.allclose(applied(probs, targs, th, beta, metric, per_label, average), sc)  # the threshold reproduces it
+    assert ((th >= 0) & (th <= 1)).all()
+
+def test_label_without_positives_and_with_only_positives():
+    probs = torch.tensor([[.9, .2, .7], [.4, .6, .1], [.3, .8, .5]])
+    targs = torch.tensor([[0, 1, 1], [0, 1, 0], [0, 1, 1]])
+    th, sc = best_thresholds(probs, targs)
+    assert th[0] == 1. and sc[0] == 0.                 # no positives: predict none, score zero_division
+    assert th[1] == 0. and sc[1] == 1.                 # only positives: predict all
+    assert th[2] == pytest.approx(.3) and sc[2] == 1.  # between .1 and .5
+    assert best_thresholds(probs, targs, zero_division=1.)[1][0] == 1.
+
+def test_single_sample():
+    th, sc = best_thresholds(torch.tensor([[.3, .8]]), torch.tensor([[1, 0]]))
+    assert th.tolist() == [0., 1.] and sc.tolist() == [1., 0.]
+
+def test_never_below_the_99_point_grid_and_sklearn_agrees():
+    g = torch.Generator().manual_seed(0)
+    probs = torch.rand(2000, 8, generator=g); targs = (torch.rand(2000, 8, generator=g) < probs * .6).float()
+    th, sc = best_thresholds(probs, targs, beta=2.)
+    grid = np.array([fbeta_score(targs.numpy(), (probs > t).numpy(), beta=2., average=None, zero_division=0) for t in np.arange(.01, 1, .01)]).max(0)
+    assert (sc.numpy() >= grid - 1e-12).all() and (sc.numpy() > grid + 1e-6).any()
+    assert np.allclose(fbeta_score(targs.numpy(), (probs > th).numpy(), beta=2., average=None), sc.numpy())
+
+def test_logits_and_min_pos():
+    g = torch.Generator().manual_seed(1)
+    logits = torch.randn(400, 5, generator=g) * 3; targs = (torch.rand(400, 5, generator=g) < .2).float()
+    targs[:, 4] = 0; targs[:2, 4] = 1
+    th, sc = best_thresholds(logits, targs, sigmoid=True, min_pos=3)
+    gth, _ = best_thresholds(logits, targs, sigmoid=True, per_label=False)
+    assert th[4] == pytest.approx(gth.item()) and th[0] != th[4]
+    assert torch.allclose(sc, _score_at(logits.double().sigmoid(), targs, th, 1., 'fbeta', 0.))
+
+@pytest.mark.parametrize('n_bins', [10, 100, 1000, 1024])
+@pytest.mark.parametrize('beta', [0.5, 1., 2.])
+def test_binned_within_bound(n_bins, beta):
+    g = torch.Generator().manual_seed(n_bins)
+    logits = torch.randn(5000, 6, generator=g) * 2; targs = (torch.rand(5000, 6, generator=g) < logits.sigmoid() * .5).float()
+    h = ThresholdHistogram(n_bins)
+    for i in range(0, 5000, 128): h.update(logits[i:i+128], targs[i:i+128])
+    hist = h.compute()
+    th, sc = best_thresholds_binned(hist, beta)
+    ex_th, ex_sc = best_thresholds(logits, targs, beta, sigmoid=True)
+    assert (sc <= ex_sc + 1e-9).all() and (sc >= ex_sc - binned_error_bound(hist, beta)).all()
+    assert torch.allclose(sc, _score_at(logits.sigmoid(), targs, th, beta, 'fbeta', 0.))     # exact at the returned edge
+    if n_bins >= 1000: assert (ex_sc - sc).max() < 0.01
+
+def test_binned_sums_across_batches_like_processes():
+    "Histograms of two halves add up to the histogram of the whole: the state is sum-reducible."
+    g = torch.Generator().manual_seed(3)
+    logits = torch.randn(300, 4, generator=g); targs = (torch.rand(300, 4, generator=g) < .3).float()
+    parts = []
+    for sl in (slice(0, 100), slice(100, 300)):
+        h = ThresholdHistogram(50); h.update(logits[sl], targs[sl]); parts.append(h.compute())
+    whole = ThresholdHistogram(50); whole.update(logits, targs)
+    assert torch.equal(parts[0] + parts[1], whole.compute())
+
+def test_bad_input():
+    p, t = torch.rand(10, 3), (torch.rand(10, 3) > .5).float()
+    with pytest.raises(ValueError, match="Expected `beta` > 0, but got -1"): best_thresholds(p, t, beta=-1)
+    with pytest.raises(ValueError, match=r"shape of `preds` \(10, 3\), but got \(10, 2\)"): best_thresholds(p, t[:, :2])
+    with pytest.raises(ValueError, match="only 0 and 1"): best_thresholds(p, t + 1)
+    with pytest.raises(ValueError, match="NaN or infinite"): best_thresholds(p.masked_fill(p > .9, float('nan')), t)
+    with pytest.raises(ValueError, match="`metric` to be one of"): best_thresholds(p, t, metric='auc')
+    with pytest.raises(ValueError, match="`average` to be one of"): best_thresholds(p, t, per_label=False, average='weighted')
+    with pytest.raises(ValueError, match="at least one sample"): best_thresholds(p[:0], t[:0])
