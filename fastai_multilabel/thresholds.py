@@ -12,10 +12,10 @@ from torch import Tensor
 from .core import *
 
 # %% auto #0
-__all__ = ['cut_scores', 'cut_thresholds', 'best_thresholds', 'bin_edges', 'hist_codes', 'best_thresholds_binned',
-           'binned_error_bound']
+__all__ = ['sorted_bits', 'bits_to_probs', 'cut_scores', 'cut_thresholds', 'best_thresholds', 'bin_edges', 'hist_codes',
+           'best_thresholds_binned', 'binned_error_bound']
 
-# %% ../nbs/01b_thresholds.ipynb #bfa9621f
+# %% ../nbs/01b_thresholds.ipynb #11ef778d
 def _cut_table(counts_tp, n, n_pos, beta, metric, zero_division):
     "Score of predicting the top `j` (columns j = 0..N) from cumulative true positives `counts_tp` `(L, N+1)`."
     j = torch.arange(n+1, device=counts_tp.device, dtype=torch.float64)[None]
@@ -26,58 +26,84 @@ def _cut_table(counts_tp, n, n_pos, beta, metric, zero_division):
     res[:, 0] = torch.where(P[:, 0] > 0, 0., zero_division)  # j = 0: tp = 0, and 0/0 where the label has no positives
     return res
 
-def cut_scores(probs, targs, beta=1., metric='fbeta', zero_division=0.):
-    "Per label (rows): its scores sorted decreasingly `(L, N)` and the score of predicting its top j `(L, N+1)`, -inf if no cut."
+def _int_type(dtype): return torch.int32 if dtype == torch.float32 else torch.int64
+
+def sorted_bits(probs, tmask):
+    "Per label (rows): bit patterns of its probabilities sorted decreasingly, and their targets (0/1) in that order."
+    pt = probs.T.float() if probs.dtype in (torch.float16, torch.bfloat16) else probs.T
+    key = (pt.contiguous() + 0.).view(_int_type(pt.dtype))  # + 0.: -0.0 becomes 0.0, so floats in [0, 1] order as their bits
+    key <<= 1                   # room for the target: bits <= 0x3F800000 for float32, so the key still fits in int32
+    key |= tmask.T
+    key = key.sort(dim=1, descending=True).values
+    t = key & 1
+    key >>= 1
+    return key,t
+
+def bits_to_probs(bits, dtype=torch.float32):
+    "Probabilities of `dtype` from the bit patterns of `sorted_bits`."
+    return bits.view(dtype)
+
+def _cut_scores(probs, targs, beta, metric, zero_division):
+    "`cut_scores` with the sorted scores as bit patterns (cheaper to compare than to convert)."
     n = probs.shape[0]
-    vals,idx = probs.T.contiguous().sort(dim=1, descending=True)
+    bits,t = sorted_bits(probs, targ_mask(targs))
     tp = torch.zeros(probs.shape[1], n+1, dtype=torch.int32, device=probs.device)
-    torch.cumsum(targ_mask(targs).T.contiguous().gather(1, idx), 1, dtype=torch.int32, out=tp[:, 1:])
+    torch.cumsum(t, 1, dtype=torch.int32, out=tp[:, 1:])
+    del t
     scores = _cut_table(tp, n, tp[:, -1], beta, metric, zero_division)
     ok = torch.ones_like(scores, dtype=torch.bool)
-    ok[:, 1:-1] = vals[:, :-1] > vals[:, 1:]  # a cut after j needs s_j > s_{j+1}
-    ok[:, -1] = vals[:, -1] > 0               # predicting all needs a threshold below the smallest score, and thresh >= 0
-    return vals, scores.masked_fill_(~ok, -math.inf)
+    ok[:, 1:-1] = bits[:, :-1] > bits[:, 1:]  # a cut after j needs s_j > s_{j+1}
+    ok[:, -1] = bits[:, -1] > 0               # predicting all needs a threshold below the smallest score, and thresh >= 0
+    return bits, scores.masked_fill_(~ok, -math.inf)
 
-# %% ../nbs/01b_thresholds.ipynb #d5ab041c
-def cut_thresholds(vals, j):
-    "Thresholds that predict exactly the top `j[l]` of each row `l` of the decreasingly sorted `vals` under `prob > thresh`."
+def cut_scores(probs, targs, beta=1., metric='fbeta', zero_division=0.):
+    "Per label (rows): its probabilities sorted decreasingly `(L, N)` and the score of predicting its top j `(L, N+1)`, -inf if no cut."
+    bits,scores = _cut_scores(probs, targs, beta, metric, zero_division)
+    return bits_to_probs(bits, torch.float32 if probs.dtype in (torch.float16, torch.bfloat16) else probs.dtype),scores
+
+# %% ../nbs/01b_thresholds.ipynb #6cb5f684
+def cut_thresholds(vals, j, dtype=None):
+    "Thresholds that predict exactly the top `j[l]` of each row `l` of the decreasingly sorted `vals` (or `sorted_bits` of `dtype`)."
     n = vals.shape[1]
     hi = vals.gather(1, (j-1).clamp(0, n-1)[:, None])[:, 0]
     lo = vals.gather(1, j.clamp(0, n-1)[:, None])[:, 0]
-    mid = ((hi.double() + lo.double()) / 2).to(vals.dtype)
+    if dtype is not None: hi,lo = bits_to_probs(hi, dtype),bits_to_probs(lo, dtype)
+    mid = ((hi.double() + lo.double()) / 2).to(hi.dtype)
     th = torch.where(mid < hi, mid, lo)
     th = torch.where(j == 0, torch.ones_like(th), th)
     return torch.where(j == n, torch.zeros_like(th), th)
 
-# %% ../nbs/01b_thresholds.ipynb #fa9c0945
-def _best(vals, scores):
-    "Best cut per column: `(thresholds, scores)`; ties go to the fewest predictions."
+# %% ../nbs/01b_thresholds.ipynb #cc425961
+def _best(bits, scores, dtype):
+    "Best cut per row: `(thresholds, scores)`; ties go to the fewest predictions."
     best,j = scores.max(1)  # max returns the first maximal index: the highest threshold
-    return cut_thresholds(vals, j), best
+    return cut_thresholds(bits, j, dtype), best
+
+def _prob_dtype(probs): return torch.float32 if probs.dtype in (torch.float16, torch.bfloat16) else probs.dtype
 
 def _macro_global(probs, targs, beta, metric, zero_division):
     "One threshold maximizing the mean over labels of F-beta (or accuracy), exactly."
-    vals,sc = cut_scores(probs, targs, beta, metric, zero_division)
+    bits,sc = _cut_scores(probs, targs, beta, metric, zero_division)
     base = sc[:, 0].clone()
     # a label's score once its j-th score is crossed: its last allowed cut at or before j (tied scores are crossed together)
     pos = torch.arange(sc.shape[1], device=sc.device)[None]
     step = sc.gather(1, torch.where(sc.isinf(), 0, pos).cummax(1).values)
     delta = step[:, 1:] - step[:, :-1]       # change of label l's score when its j-th score is crossed
-    flat_v,order = vals.reshape(-1).sort(descending=True)
+    flat,order = bits.reshape(-1).sort(descending=True)
     macro = (base.sum() + delta.reshape(-1)[order].cumsum(0)) / probs.shape[1]
     ok = torch.ones_like(macro, dtype=torch.bool)
-    ok[:-1] = flat_v[:-1] > flat_v[1:]
-    ok[-1] = flat_v[-1] > 0
+    ok[:-1] = flat[:-1] > flat[1:]
+    ok[-1] = flat[-1] > 0
     macro = torch.cat([base.mean()[None], macro.masked_fill(~ok, -math.inf)])
     b,j = macro.max(0)
-    return cut_thresholds(flat_v[None], j[None])[0], b
+    return cut_thresholds(flat[None], j[None], _prob_dtype(probs))[0], b
 
 def best_thresholds(
     preds:Tensor, # Scores (N, n_labels): probabilities, or logits with `sigmoid=True`
     targs:Tensor, # Multi-hot targets (N, n_labels)
     beta:float=1., # F-beta's beta
     per_label:bool=True, # One threshold per label (True) or one for all (False)
-    sigmoid:bool=False, # Apply a sigmoid to `preds` first
+    sigmoid:bool=False, # Apply a sigmoid to `preds` first (in their dtype, as fastai's `decodes` does)
     metric:str='fbeta', # 'fbeta' or 'accuracy'
     average:str='micro', # With `per_label=False`: maximize 'micro' or 'macro' F-beta
     min_pos:int=0, # Labels with fewer positives use the global (micro) threshold
@@ -88,12 +114,15 @@ def best_thresholds(
     check_choice(average, ('micro', 'macro'), 'average'); check_zero_division(zero_division)
     if len(preds) == 0: raise ValueError("Expected `preds` with at least one sample, but got shape (0, ...)")
     check_values(preds, targs)
-    probs = preds.double().sigmoid() if sigmoid else preds
+    probs = preds.sigmoid() if sigmoid else preds  # in the predictions' dtype, as fastai's decodes
+    if not sigmoid and not (probs.min() >= 0 and probs.max() <= 1):
+        raise ValueError(f"Expected probabilities in [0, 1] in `preds` (pass logits with sigmoid=True), but got values from "
+                         f"{probs.min().item():g} to {probs.max().item():g}")
     if not per_label:
         if average == 'macro': return _macro_global(probs, targs, beta, metric, zero_division)
-        th,sc = _best(*cut_scores(probs.reshape(-1, 1), targs.reshape(-1, 1), beta, metric, zero_division))
+        th,sc = _best(*_cut_scores(probs.reshape(-1, 1), targs.reshape(-1, 1), beta, metric, zero_division), _prob_dtype(probs))
         return th[0],sc[0]
-    th,sc = _best(*cut_scores(probs, targs, beta, metric, zero_division))
+    th,sc = _best(*_cut_scores(probs, targs, beta, metric, zero_division), _prob_dtype(probs))
     if min_pos > 0:
         few = targ_mask(targs).sum(0) < min_pos
         if few.any():
