@@ -2,7 +2,8 @@
 
 For each size, with 1 and 2 threads: seconds of our exact per-label, global-micro and global-macro searches, of one
 `torch.sort(dim=0)` of the same tensor, of torchmetrics' `MultilabelPrecisionRecallCurve` (exact, and binned with 100
-thresholds fed in chunks of 1024), of our binned search (`ThresholdHistogram(1024)` fed in batches of 64) and of the
+thresholds fed in chunks of 1024), of our binned search as `ThresholdSearch(n_bins=1024)` runs it (batches of 64,
+buffered into updates of 65,536 scores; also with 256 bins) and of the
 one-pass metric reference over the same batches; the naive scikit-learn loops (`f1_score(average=None)`, and `'micro'`, at
 0.01..0.99) are timed on 10 of their 99 thresholds and scaled by 9.9 (scikit-learn is single-threaded). Then the mean best
 F1 each approach finds. Usage: python benchmarks/thresholds.py [--sizes 100000x17,100000x100,20000x1000]
@@ -11,7 +12,7 @@ import argparse, time
 import numpy as np, torch
 from sklearn.metrics import f1_score
 from torchmetrics.classification import MultilabelPrecisionRecallCurve
-from fastai_multilabel.all import best_thresholds, best_thresholds_binned, ThresholdHistogram
+from fastai_multilabel.all import best_thresholds, best_thresholds_binned, ThresholdHistogram, BufferedUpdate
 
 GRID = np.arange(1, 100) / 100
 
@@ -34,10 +35,12 @@ def tm_best(probs, targs, thresholds, chunk=None):
     if thresholds is not None: return (2*p*r / (p+r).clamp_min(1e-12)).nan_to_num(0.).max(1).values   # binned: (L, T+1) tensors
     return torch.stack([(2*pi*ri / (pi+ri).clamp_min(1e-12)).max() for pi, ri in zip(p, r)])
 
-def binned(logits, targs, bs=64):
-    h = ThresholdHistogram(1024)
+def binned(logits, targs, bs=64, n_bins=1024):
+    "The binned search as ThresholdSearch(n_bins=...) runs it: batches of `bs` buffered into updates of 65,536 scores."
+    h = BufferedUpdate(ThresholdHistogram(n_bins))
     for i in range(0, len(logits), bs): h.update(logits[i:i+bs], targs[i:i+bs])
-    return best_thresholds_binned(h.compute())[1]
+    h.flush()
+    return best_thresholds_binned(h.stream.compute())[1]
 
 def one_pass(logits, targs, bs=64):
     tp = pp = pos = 0
@@ -79,6 +82,7 @@ def main():
             t_tme, sc = timed(lambda: tm_best(probs, targs, None), 1); found['torchmetrics exact per-label'] = sc.mean().item()
             t_tmb, sc = timed(lambda: tm_best(probs, targs, 100, 1024), 1); found['torchmetrics binned(100) per-label'] = sc.mean().item()
             t_bin, sc = timed(lambda: binned(logits, targs)); found['ours binned(1024) per-label'] = sc.mean().item()
+            t_b256, sc = timed(lambda: binned(logits, targs, n_bins=256)); found['ours binned(256) per-label'] = sc.mean().item()
             t_one, _ = timed(lambda: one_pass(logits, targs))
             print(f'-- {threads} thread(s)')
             print(f'  one torch.sort(dim=0)           {t_sort:8.3f} s')
@@ -88,7 +92,8 @@ def main():
             print(f'  ours exact global macro         {t_gM:8.3f} s')
             print(f'  torchmetrics PR curve exact     {t_tme:8.3f} s')
             print(f'  torchmetrics PR curve binned    {t_tmb:8.3f} s  (100 thresholds, chunks of 1024)')
-            print(f'  ours binned, batches of 64      {t_bin:8.3f} s  = {t_bin/t_one:5.2f}x the one-pass metric reference ({t_one:.3f} s)')
+            print(f'  ours binned(1024), batches of 64 {t_bin:7.3f} s  = {t_bin/t_one:5.2f}x the one-pass metric reference ({t_one:.3f} s)')
+            print(f'  ours binned(256), batches of 64 {t_b256:8.3f} s  = {t_b256/t_one:5.2f}x the one-pass metric reference')
         found['99-point grid per-label (naive loop)'] = grid_best(probs, targs).mean().item()
         print('  mean best F1 found: ' + '; '.join(f'{k} {v:.5f}' for k, v in found.items()))
         assert found['ours exact per-label'] >= found['99-point grid per-label (naive loop)'] - 1e-12

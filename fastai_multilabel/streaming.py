@@ -14,7 +14,7 @@ from .functional import *
 from .thresholds import *
 
 # %% auto #0
-__all__ = ['MultilabelStream', 'LabelCounts', 'SampleAverage', 'ThresholdHistogram']
+__all__ = ['MultilabelStream', 'LabelCounts', 'SampleAverage', 'ThresholdHistogram', 'BufferedUpdate']
 
 # %% ../nbs/02_streaming.ipynb #9837e688
 class MultilabelStream(Metric):
@@ -115,3 +115,16 @@ class ThresholdHistogram(MultilabelStream):
         h = self.hist.view(-1, self.n_bins+1, 2)
         self.check_values(h[..., 1].sum())
         return h
+
+# %% ../nbs/02_streaming.ipynb #030a5fb3
+class BufferedUpdate:
+    "Update `stream` with batches concatenated up to `chunk` scores; call `flush()` before `stream.compute()`."
+    def __init__(self, stream:MultilabelStream, chunk:int=2**16): self.stream,self.chunk,self._buf,self._n = stream,chunk,[],0
+    def update(self, preds, targs):
+        self._buf.append((preds, targs)); self._n += preds.numel()
+        if self._n >= self.chunk: self.flush()
+    def flush(self):
+        if not self._buf: return
+        ps,ts = zip(*self._buf)
+        self._buf,self._n = [],0
+        self.stream.update(torch.cat(ps), torch.cat(ts))
