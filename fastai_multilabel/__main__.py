@@ -1,4 +1,4 @@
 import sys
-from fastai_multilabel.cli import main
+from fastai_multilabel.demo import main
 
 if __name__ == '__main__': sys.exit(main())

@@ -7,3 +7,5 @@ from .losses import *
 from .metrics import *
 from .callback.threshold import *
 from .report import *
+from .data import *
+from .demo import *
