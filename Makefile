@@ -1,15 +1,17 @@
 # `make demo` runs the main job; `make test` installs what is missing and runs every check CI runs.
+SHELL   := bash
+.SHELLFLAGS := -o pipefail -c
 PY      ?= python3
 VENV    ?= .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: demo test install check-clean nbtest pytest bench docs
+.PHONY: demo test install check-clean nbtest pytest bench docs chromium
 
 demo: $(STAMP)
 	$(BIN)/python -m fastai_multilabel demo
 
-test: $(STAMP) check-clean nbtest pytest
+test: $(STAMP) check-clean nbtest docs chromium pytest
 
 # CPU torch first (a plain `torch` pulls several GB of CUDA packages), then the rest with torch pinned, then remove
 # torchvision: its only wheel here is a CUDA build that breaks `import torchmetrics` beside the CPU torch.
@@ -39,3 +41,15 @@ pytest: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/metrics.py
+	$(BIN)/python benchmarks/thresholds.py
+
+# The docs site, offline (Quarto, which nbdev_docs needs, cannot be installed here): mkdocs-material + mkdocs-jupyter
+# execute and render nbs/ into _site/. Open _site/index.html, or `$(BIN)/mkdocs serve`.
+docs: $(STAMP)
+	rm -rf _site
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build -q 2>&1 | { grep -v 'IPKernelApp' || true; }
+
+# The docs test drives Debian's Chromium with playwright (no browser download).
+chromium:
+	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } \
+	  || { echo "The docs test needs Debian's chromium: apt-get install chromium"; exit 1; }
