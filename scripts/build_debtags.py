@@ -14,6 +14,11 @@ import pandas as pd
 
 LISTS = '/var/lib/apt/lists'
 
+def main_index():
+    "apt's largest amd64 Packages index: the main archive (security and updates indexes are small and carry no tags)."
+    found = glob.glob(f'{LISTS}/*_main_binary-amd64_Packages*')
+    return max(found, key=lambda f: Path(f).stat().st_size) if found else None
+
 def read_index(path):
     "Text of a Packages index, lz4-compressed or not."
     path = str(path)
@@ -65,12 +70,12 @@ def main():
     ap.add_argument('--n-tags', type=int, default=50)
     ap.add_argument('--out', default=str(Path(__file__).resolve().parents[1]/'fastai_multilabel'/'assets'))
     a = ap.parse_args()
-    path = a.packages or sorted(glob.glob(f'{LISTS}/*_main_binary-amd64_Packages*'))[0]
-    release = {}
-    for rel in glob.glob(f'{LISTS}/*InRelease'):
-        for line in Path(rel).read_text(errors='replace').splitlines()[:12]:
-            k, _, v = line.partition(': ')
-            if k in ('Origin', 'Suite', 'Codename', 'Version', 'Date'): release[k] = v
+    path = a.packages or main_index()
+    if path is None: raise SystemExit(f'No Packages index in {LISTS}: run apt-get update, or pass --packages FILE')
+    release, rel = {}, Path(re.sub(r'_main_binary-amd64_Packages.*$', '_InRelease', str(path)))  # the index's own release file
+    for line in (rel.read_text(errors='replace').splitlines()[:12] if rel.exists() else []):
+        k, _, v = line.partition(': ')
+        if k in ('Origin', 'Suite', 'Codename', 'Version', 'Date'): release[k] = v
     df, keep, n_all, _ = build(read_index(path), a.n_tags)
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()

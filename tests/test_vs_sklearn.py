@@ -1,5 +1,6 @@
 "Every thresholded metric against scikit-learn, over averages, logits/probabilities, thresholds and uneven batches."
 import math, pytest, torch
+from types import SimpleNamespace
 import numpy as np
 from hypothesis import given, settings, strategies as st, HealthCheck
 from sklearn.metrics import accuracy_score, fbeta_score, precision_score, recall_score, f1_score
@@ -56,8 +57,6 @@ def test_per_label(kind, sk, thresh):
     got = [c.value for c in cols]
     assert got == pytest.approx(sk(targs.numpy(), pred_mask(preds, thresh), average=None, zero_division=0).tolist())
     assert cols[0].feed is cols[-1].feed and cols[0].feed.stream.n.item() == 200  # counted once, not once per column
-
-from types import SimpleNamespace
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 # n_labels >= 2: scikit-learn reads a one-column indicator as binary, not multi-label
