@@ -76,7 +76,7 @@ def label_report(
         labels = list(v) if v is not None and len(v) == probs.shape[1] else None
     return report_from_preds(probs, targs, getattr(learn.loss_func, 'thresh', 0.5), labels, beta)
 
-# %% ../nbs/05_report.ipynb #358e9d8a
+# %% ../nbs/05_report.ipynb #f338320c
 class ReportFigure(Figure):
     "A matplotlib `Figure` that notebooks display as a PNG without pyplot."
     def _repr_png_(self):
@@ -90,11 +90,6 @@ def _grid(n_plots, ncols=3, size=3.2):
     return fig,[fig.add_subplot(nrows, ncols, i+1) for i in range(n_plots)]
 
 def _thin(n, k=400): return torch.unique(torch.linspace(0, n-1, min(n, k)).round().long())
-
-def _score_at_thresh(probs, tmask, thresh, beta):
-    "F-beta per column at `thresh`."
-    tp,fp,fn,_ = split_counts(label_counts(probs > thresh, tmask), len(probs))
-    return score_from_counts('fbeta', tp, fp, fn, beta, None)
 
 def plot_threshold_curves(
     probs:Tensor, targs:Tensor, # Probabilities and multi-hot targets (N, n_labels)
@@ -123,7 +118,7 @@ def plot_threshold_curves(
         ax.plot([bth[i].item()], [bsc[i].item()], '*', ms=12, label=f'best {bth[i].item():.3f}')
         if th is not None:
             t = th if not isinstance(th, Tensor) else (th[c] if per_label else th.mean())
-            ax.plot([float(t)], [_score_at_thresh(probs[:, [c]], tmask[:, [c]], t, beta)[0].item()], 'o', label=f'current {float(t):.3f}')
+            ax.plot([float(t)], [scores_at(probs[:, [c]], tmask[:, [c]], t, beta)[0].item()], 'o', label=f'current {float(t):.3f}')
         ax.set(title=labels[c], xlabel='threshold', ylabel=f'F{fmt_num(beta)}', xlim=(0, 1), ylim=(0, 1.02))
         ax.legend(fontsize=7, loc='lower center')
     if fname is not None: fig.savefig(fname, dpi=100)

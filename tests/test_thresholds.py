@@ -4,20 +4,19 @@ import numpy as np
 from hypothesis import given, settings, strategies as st, HealthCheck
 from sklearn.metrics import fbeta_score
 from fastai_multilabel.all import *
-from fastai_multilabel.thresholds import _score_at
 
 def brute(probs, targs, beta=1., metric='fbeta', per_label=True, average='micro'):
     "Best score over thresholds at 0, 1, every distinct score and every midpoint, the slow way."
     u = probs.unique()
     cands = torch.cat([torch.tensor([0., 1.], dtype=probs.dtype), u, (u[1:] + u[:-1]) / 2])
-    if per_label: return torch.stack([_score_at(probs, targs, c, beta, metric, 0.) for c in cands]).max(0).values
-    if average == 'macro': return torch.stack([_score_at(probs, targs, c, beta, metric, 0.).mean() for c in cands]).max()
-    return torch.stack([_score_at(probs.reshape(-1, 1), targs.reshape(-1, 1), c, beta, metric, 0.)[0] for c in cands]).max()
+    if per_label: return torch.stack([scores_at(probs, targs, c, beta, metric, 0.) for c in cands]).max(0).values
+    if average == 'macro': return torch.stack([scores_at(probs, targs, c, beta, metric, 0.).mean() for c in cands]).max()
+    return torch.stack([scores_at(probs.reshape(-1, 1), targs.reshape(-1, 1), c, beta, metric, 0.)[0] for c in cands]).max()
 
 def applied(probs, targs, th, beta, metric, per_label, average):
-    if per_label: return _score_at(probs, targs, th, beta, metric, 0.)
-    if average == 'macro': return _score_at(probs, targs, th, beta, metric, 0.).mean()
-    return _score_at(probs.reshape(-1, 1), targs.reshape(-1, 1), th, beta, metric, 0.)[0]
+    if per_label: return scores_at(probs, targs, th, beta, metric, 0.)
+    if average == 'macro': return scores_at(probs, targs, th, beta, metric, 0.).mean()
+    return scores_at(probs.reshape(-1, 1), targs.reshape(-1, 1), th, beta, metric, 0.)[0]
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(n=st.integers(1, 30), n_labels=st.integers(1, 5), levels=st.sampled_from([3, 10, 1000]), p=st.floats(0, 1),
@@ -61,7 +60,7 @@ def test_logits_and_min_pos():
     th, sc = best_thresholds(logits, targs, sigmoid=True, min_pos=3)
     gth, _ = best_thresholds(logits, targs, sigmoid=True, per_label=False)
     assert th[4] == pytest.approx(gth.item()) and th[0] != th[4]
-    assert torch.allclose(sc, _score_at(logits.sigmoid(), targs, th, 1., 'fbeta', 0.))
+    assert torch.allclose(sc, scores_at(logits.sigmoid(), targs, th, 1., 'fbeta', 0.))
 
 @pytest.mark.parametrize('n_bins', [10, 100, 1000, 1024])
 @pytest.mark.parametrize('beta', [0.5, 1., 2.])
@@ -74,7 +73,7 @@ def test_binned_within_bound(n_bins, beta):
     th, sc = best_thresholds_binned(hist, beta)
     ex_th, ex_sc = best_thresholds(logits, targs, beta, sigmoid=True)
     assert (sc <= ex_sc + 1e-9).all() and (sc >= ex_sc - binned_error_bound(hist, beta)).all()
-    assert torch.allclose(sc, _score_at(logits.sigmoid(), targs, th, beta, 'fbeta', 0.))     # exact at the returned edge
+    assert torch.allclose(sc, scores_at(logits.sigmoid(), targs, th, beta, 'fbeta', 0.))     # exact at the returned edge
     if n_bins >= 1000: assert (ex_sc - sc).max() < 0.01
 
 def test_binned_sums_across_batches_like_processes():

@@ -119,7 +119,7 @@ class ThresholdSearch(Callback):
         th,sc = best_thresholds(probs, targs, per_label=False, average=self.average, **kw)
         return th,sc,lth,lsc
 
-# %% ../../nbs/04_callback.threshold.ipynb #a29c0bfe
+# %% ../../nbs/04_callback.threshold.ipynb #52e412e2
 def _vocab(learn, n):
     v = getattr(learn.dls, 'vocab', None)
     return [str(l) for l in v] if v is not None and len(v) == n else [f'label{i}' for i in range(n)]
@@ -142,12 +142,7 @@ def tune_thresholds(self:Learner,
     lth,lsc = best_thresholds(probs, targs, beta, metric=metric, min_pos=min_pos)
     th = lth if per_label else best_thresholds(probs, targs, beta, per_label=False, metric=metric, average=average)[0]
     if apply: _set_loss_thresh(self, _as_thresh(th))
-    sc = lsc if per_label else torch.as_tensor(_score_per_label(probs, targs, th, beta, metric))
+    sc = lsc if per_label else scores_at(probs, targs, th, beta, metric)
     m = f'f{fmt_num(beta)}' if metric == 'fbeta' else 'accuracy'
     return pd.DataFrame({'thresh': (lth if per_label else th.expand(len(lth))).tolist(), m: sc.tolist(),
                          'support': targ_mask(targs).sum(0).tolist()}, index=pd.Index(_vocab(self, probs.shape[1]), name='label'))
-
-def _score_per_label(probs, targs, thresh, beta, metric):
-    "Per-label F-beta (or accuracy) at `thresh`."
-    from fastai_multilabel.thresholds import _score_at
-    return _score_at(probs, targs, thresh, beta, metric, 0.)
