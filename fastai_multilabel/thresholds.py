@@ -138,7 +138,7 @@ def scores_at(probs, targs, thresh, beta=1., metric='fbeta', zero_division=0.):
     if metric == 'accuracy': return (tp+tn).double() / len(probs)
     return score_from_counts('fbeta', tp, fp, fn, beta, None, zero_division)
 
-# %% ../nbs/01b_thresholds.ipynb #50109063
+# %% ../nbs/01b_thresholds.ipynb #0ffaadb7
 def bin_edges(n_bins=1024, dtype=torch.float32, device=None):
     "The `n_bins + 1` edges 0, 1/n_bins, ..., 1 of the threshold grid."
     return torch.linspace(0, 1, n_bins+1, dtype=dtype, device=device)
@@ -172,11 +172,9 @@ def best_thresholds_binned(hist, beta=1., per_label=True, metric='fbeta', averag
     return (th,best) if per_label else (th[0],best[0])
 
 def _score_from_cut_counts(tp, pp, P, n, beta, metric, zero_division):
-    tp,pp,P = tp.double(),pp.double(),P.double()
-    if metric == 'accuracy': return (2*tp - pp + n - P) / n
-    b2 = beta**2
-    den = b2*P + pp
-    return torch.where(den > 0, (1+b2)*tp / den.clamp_min(1e-300), zero_division)
+    "Score of each grid cut from its true positives `tp`, predicted positives `pp`, positives `P` and samples `n`."
+    if metric == 'accuracy': return (2*tp - pp + n - P).double() / n
+    return score_from_counts('fbeta', tp, pp-tp, P-tp, beta, None, zero_division)
 
 def binned_error_bound(hist, beta=1.):
     "Per label, how far below the exact best F-beta the binned one can be: `(1+β²) m / (β² P)`, m the fullest bin."
