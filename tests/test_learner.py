@@ -36,11 +36,15 @@ def test_fit_matches_sklearn_on_get_preds():
     for i, l in enumerate(['cat', 'dog', 'bird', 'fish', 'role_program']): assert rec[f'recall_{l}_t0.5'] == pytest.approx(recalls[i])
 
 def test_training_metrics_match_a_manual_pass():
-    learn = make_learn([TopKAccuracy(2), FScore()], cbs=Recorder(train_metrics=True))
-    learn.fit(1, 0.1)
-    names = learn.recorder.metric_names
+    "With lr=0 the model is fixed, so the training-batch values equal the metrics over all training predictions."
+    learn = make_learn([TopKAccuracy(2), FScore()], n=683, cbs=Recorder(train_metrics=True))  # 512 train samples: no batch dropped
+    learn.fit(1, 0.)
+    names, vals = learn.recorder.metric_names, learn.recorder.values[-1]
     assert names[1:4] == ['train_loss', 'train_top2_accuracy', 'train_f1_macro_t0.5']
-    assert 0 <= learn.recorder.values[-1][1] <= 1
+    probs, targs = learn.get_preds(ds_idx=0)
+    t = targs.bool()
+    assert vals[1] == pytest.approx(topk_scores(probs, t, 2).mean().item())
+    assert vals[2] == pytest.approx(f1_score(targs, probs > .5, average='macro', zero_division=0))
 
 def test_names_unique_and_charset():
     labels = ['cat', 'C++', 'role::program', 'a b', 'a_b', '']
