@@ -1,4 +1,4 @@
-"""Input checks, the one threshold rule, and metric names. Torch only: every other module builds on these.
+"""Input checks and the one threshold rule. Torch only: every other module builds on these.
 
 Docs: https://fastai-multilabel.github.io/fastai_multilabel/core.html.md"""
 
@@ -6,7 +6,7 @@ Docs: https://fastai-multilabel.github.io/fastai_multilabel/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #ffad72fe
 from __future__ import annotations
-import hashlib, math, re, warnings
+import math
 from collections.abc import Sequence
 import torch
 from torch import Tensor
@@ -14,8 +14,7 @@ from torch import Tensor
 # %% auto #0
 __all__ = ['AVERAGES', 'CRITERIA', 'as_plain', 'check_choice', 'check_preds_targs', 'targ_mask', 'value_sums', 'check_value_sums',
            'check_values', 'check_thresh', 'logit_thresh', 'predict_mask', 'check_k', 'check_beta', 'check_n_bins',
-           'check_zero_division', 'check_labels', 'fmt_num', 'thresh_tag', 'clean_name', 'metric_name',
-           'unique_label_names', 'warn_tracker_name']
+           'check_zero_division', 'check_labels']
 
 # %% ../nbs/00_core.ipynb #e9c6db9d
 def as_plain(x):
@@ -121,7 +120,7 @@ def check_n_bins(n_bins):
 
 def check_zero_division(zero_division):
     "Return `zero_division` if it is 0, 1 or NaN, else raise."
-    if not isinstance(zero_division, (int, float)) or not (zero_division in (0, 1) or math.isnan(zero_division)):
+    if isinstance(zero_division, bool) or not isinstance(zero_division, (int, float)) or not (zero_division in (0, 1) or math.isnan(zero_division)):
         raise ValueError(f"Expected `zero_division` to be 0, 1 or nan, but got {zero_division!r}")
     return float(zero_division)
 
@@ -134,44 +133,3 @@ def check_labels(labels, n_labels=None):
     if n_labels is not None and len(labels) != n_labels:
         raise ValueError(f"Expected `labels` to name every output ({n_labels}), but got {len(labels)} labels")
     return labels
-
-# %% ../nbs/00_core.ipynb #f0ad185a
-_bad_chars = re.compile(r'[^A-Za-z0-9_.\-]+')
-
-def fmt_num(x):
-    "Format number `x` compactly for a name: 0.5 -> '0.5', 2.0 -> '2'."
-    return f'{float(x):g}'
-
-def thresh_tag(thresh):
-    "The part of a metric name that states `thresh`: 't0.5', 'tuned', or 'tvec-' and a digest of per-label values."
-    if isinstance(thresh, str): return thresh
-    if isinstance(thresh, Tensor) and thresh.numel() > 1:
-        vals = ','.join(f'{v:.6g}' for v in thresh.flatten().tolist())
-        return 'tvec-' + hashlib.sha1(vals.encode()).hexdigest()[:6]
-    return 't' + fmt_num(thresh)
-
-def clean_name(s):
-    "`s` with each run of characters other than letters, digits, `_`, `.`, `-` replaced by `_`."
-    return _bad_chars.sub('_', str(s)).strip('_')
-
-def metric_name(*parts):
-    "Join the non-empty `parts` with `_` into a valid metric name."
-    return '_'.join(p for p in map(clean_name, parts) if p)
-
-# %% ../nbs/00_core.ipynb #2d338756
-def unique_label_names(labels):
-    "`labels` cleaned for metric names, empty ones as `label{i}`, repeats numbered `-2`, `-3`..."
-    res,seen = [],{}
-    for i,l in enumerate(labels):
-        nm = clean_name(l) or f'label{i}'
-        seen[nm] = seen.get(nm, 0) + 1
-        res.append(nm if seen[nm] == 1 else f'{nm}-{seen[nm]}')
-    return res
-
-# %% ../nbs/00_core.ipynb #5a8c7eea
-def warn_tracker_name(name):
-    "Warn if fastai's trackers would treat the metric `name` as lower-is-better; return `name`."
-    if 'loss' in name or 'error' in name:
-        warnings.warn(f"Metric name {name!r} contains 'loss' or 'error': fastai's trackers will treat it as lower-is-better; "
-                      "pass `comp=np.greater` to SaveModelCallback/EarlyStoppingCallback, or `name=` to rename it", stacklevel=3)
-    return name

@@ -11,14 +11,16 @@ from torch import Tensor
 from .core import *
 
 # %% auto #0
-__all__ = ['label_counts', 'split_counts', 'safe_div', 'score_from_counts', 'accuracy_from_counts', 'counts_score',
-           'subset_scores', 'sample_fbeta_scores', 'topk_mask', 'topk_scores', 'precision_at_k_scores',
-           'recall_at_k_scores']
+__all__ = ['label_counts', 'split_counts', 'safe_div', 'nan_average', 'score_from_counts', 'accuracy_from_counts', 'counts_score',
+           'set_scores', 'subset_scores', 'sample_scores', 'topk_mask', 'topk_scores', 'precision_at_k_scores',
+           'recall_at_k_scores', 'multilabel_fbeta_score', 'multilabel_precision', 'multilabel_recall',
+           'multilabel_accuracy', 'multilabel_subset_accuracy', 'multilabel_topk_accuracy', 'multilabel_precision_at_k',
+           'multilabel_recall_at_k']
 
 # %% ../nbs/01_functional.ipynb #7e182416
 def label_counts(pmask, tmask):
-    "Per-label `[tp, predicted positives, actual positives]` of boolean masks, a `(3, n_labels)` long tensor."
-    return torch.stack([pmask & tmask, pmask, tmask]).sum(1, dtype=torch.int32)
+    "Per-label `[tp, predicted positives, actual positives]` of boolean masks, a `(3, n_labels)` int32 tensor."
+    return torch.stack([(pmask & tmask).sum(0, dtype=torch.int32), pmask.sum(0, dtype=torch.int32), tmask.sum(0, dtype=torch.int32)])
 
 def split_counts(counts, n):
     "`(tp, fp, fn, tn)` per label from summed `label_counts` over `n` samples."
@@ -37,15 +39,21 @@ def _score(kind, tp, fp, fn, beta, zero_division):
     b2 = beta**2
     return safe_div((1+b2)*tp, (1+b2)*tp + b2*fn + fp, zero_division)
 
+def nan_average(scores, weights=None):
+    "Mean of `scores` weighted by `weights`, leaving out NaN scores; unweighted if the weights left sum to 0; NaN if none is left."
+    keep = ~scores.isnan()
+    w = torch.ones_like(scores) if weights is None else torch.as_tensor(weights, dtype=scores.dtype, device=scores.device)
+    w = torch.where(keep, w, 0.)
+    w = torch.where(w.sum() > 0, w, keep.to(w.dtype))  # scikit-learn: all weights 0 -> plain mean
+    return torch.where(keep, scores, 0.).mul(w).sum() / w.sum()
+
 def score_from_counts(kind, tp, fp, fn, beta=1., average='macro', zero_division=0.):
     "`kind` ('precision', 'recall' or 'fbeta') from per-label counts, averaged by `average` (None: per label)."
     check_choice(kind, ('precision', 'recall', 'fbeta'), 'kind')
     if average == 'micro': return _score(kind, tp.sum(), fp.sum(), fn.sum(), beta, zero_division)
     s = _score(kind, tp, fp, fn, beta, zero_division)
     if average is None: return s
-    w = torch.ones_like(s) if check_choice(average, ('macro', 'weighted'), 'average') == 'macro' else (tp+fn).double()
-    keep = ~s.isnan()
-    return safe_div((s*w)[keep].sum(), w[keep].sum(), zero_division)
+    return nan_average(s, None if check_choice(average, ('macro', 'weighted'), 'average') == 'macro' else tp+fn)
 
 # %% ../nbs/01_functional.ipynb #3b8ef254
 def accuracy_from_counts(tp, fp, fn, tn):
@@ -59,35 +67,109 @@ def counts_score(counts, kind='fbeta', beta=1., average='macro', zero_division=0
     return score_from_counts(kind, tp, fp, fn, beta, average, zero_division)
 
 # %% ../nbs/01_functional.ipynb #507d8d4b
+def set_scores(pmask, tmask, criteria='hamming'):
+    "Per-sample score of the predicted set `pmask` against the true set `tmask` by `criteria` (see the top-k table below)."
+    if criteria == 'hamming':     return (pmask == tmask).sum(1, dtype=torch.int32).double() / pmask.shape[1]
+    if criteria == 'exact_match': return (pmask == tmask).all(1).double()
+    if criteria == 'overlap':     return (pmask & tmask).any(1).double()
+    if criteria == 'contain':     return (~(tmask & ~pmask).any(1)).double()
+    if criteria == 'belong':      return (~(pmask & ~tmask).any(1)).double()
+    check_choice(criteria, CRITERIA, 'criteria')
+
 def subset_scores(pmask, tmask):
     "1 for each sample whose predicted labels are exactly its true labels, else 0."
-    return (pmask == tmask).all(1).double()
+    return set_scores(pmask, tmask, 'exact_match')
 
-def sample_fbeta_scores(pmask, tmask, beta=1., zero_division=0.):
-    "F-beta of each sample over its labels (scikit-learn's `average='samples'`, before the mean)."
+def sample_scores(kind, pmask, tmask, beta=1., zero_division=0.):
+    "`kind` ('precision', 'recall' or 'fbeta') of each sample over its labels: scikit-learn's `average='samples'` before the mean."
     tp,pp,pos = (pmask & tmask).sum(1), pmask.sum(1), tmask.sum(1)
-    return _score('fbeta', tp, pp-tp, pos-tp, beta, zero_division)
+    return _score(kind, tp, pp-tp, pos-tp, beta, zero_division)
 
 # %% ../nbs/01_functional.ipynb #d021bf51
 def topk_mask(preds, k):
-    "Boolean mask of the `k` highest-scoring labels of each sample of `preds`."
+    "Boolean mask of the `k` highest-scoring labels of each sample of `preds`; among tied scores the lowest label index wins."
     check_k(k, preds.shape[-1])
-    return torch.zeros_like(preds, dtype=torch.bool).scatter_(-1, preds.topk(k, dim=-1).indices, True)
+    kth = preds.topk(k, dim=-1).values[..., k-1:]  # the k-th highest score of each sample
+    above,tied = preds > kth,preds == kth
+    free = k - above.sum(-1, keepdim=True)       # places left for the scores equal to the k-th
+    # on the CPU a branch costs nothing: skip the cumulative sum when no tie straddles the cut (the usual case)
+    if preds.device.type == 'cpu' and not bool((tied.sum(-1, keepdim=True) > free).any()): return above | tied
+    return above | (tied & (tied.cumsum(-1) <= free))
 
 def topk_scores(preds, tmask, k=2, criteria='hamming'):
-    "Per-sample score of the top-`k` mask of `preds` against `tmask` by `criteria` (see the table)."
-    m = topk_mask(preds, k)
-    if criteria == 'hamming':     return (m == tmask).double().mean(1)
-    if criteria == 'exact_match': return (m == tmask).all(1).double()
-    if criteria == 'overlap':     return (m & tmask).any(1).double()
-    if criteria == 'contain':     return (~(tmask & ~m).any(1)).double()
-    if criteria == 'belong':      return (~(m & ~tmask).any(1)).double()
-    check_choice(criteria, CRITERIA, 'criteria')
+    "Per-sample score of the top-`k` mask of `preds` against `tmask` by `criteria`."
+    return set_scores(topk_mask(preds, k), tmask, criteria)
 
 def precision_at_k_scores(preds, tmask, k=1):
     "Per sample: how many of the `k` top-scoring labels are true, over `k`."
-    return (topk_mask(preds, k) & tmask).sum(1).double() / k
+    return sample_scores('precision', topk_mask(preds, k), tmask)
 
 def recall_at_k_scores(preds, tmask, k=1, zero_division=0.):
     "Per sample: how many true labels are among the `k` top-scoring ones, over the number of true labels."
-    return safe_div((topk_mask(preds, k) & tmask).sum(1), tmask.sum(1), zero_division)
+    return sample_scores('recall', topk_mask(preds, k), tmask, zero_division=zero_division)
+
+# %% ../nbs/01_functional.ipynb #a1f0c006
+def _masks(preds, targs, thresh=None, sigmoid=False):
+    "Checked `preds` (float32 if half precision), the predicted mask at `thresh` (if given) and the true mask."
+    check_preds_targs(preds, targs); check_values(preds, targs)
+    preds = as_plain(preds); targs = as_plain(targs)
+    if preds.dtype in (torch.float16, torch.bfloat16): preds = preds.float()
+    if not sigmoid and len(preds) and not (preds.min() >= 0 and preds.max() <= 1):
+        raise ValueError(f"Expected probabilities in [0, 1] in `preds` (pass logits with sigmoid=True), but got values from "
+                         f"{preds.min().item():g} to {preds.max().item():g}")
+    pmask = None if thresh is None else predict_mask(preds, check_thresh(thresh, preds.shape[1]), sigmoid)
+    return preds,pmask,targ_mask(targs)
+
+def _prf(kind, preds, targs, thresh, average, sigmoid, beta, zero_division):
+    _,pmask,tmask = _masks(preds, targs, thresh, sigmoid)
+    if average is not None and check_choice(average, AVERAGES, 'average') == 'samples':
+        return nan_average(sample_scores(kind, pmask, tmask, beta, zero_division))
+    tp,fp,fn,_ = split_counts(label_counts(pmask, tmask), len(pmask))
+    return score_from_counts(kind, tp, fp, fn, beta, average, zero_division)
+
+def multilabel_fbeta_score(
+    preds:Tensor, # Scores (N, n_labels): probabilities, or logits with `sigmoid=True`
+    targs:Tensor, # Multi-hot targets (N, n_labels)
+    beta:float=1., # Weight of recall against precision
+    thresh:float|Tensor=0.5, # Probability above which a label counts as predicted; one value per label allowed
+    average:str|None='macro', # 'micro', 'macro', 'weighted', 'samples', or None for one value per label
+    sigmoid:bool=False, # `preds` are logits
+    zero_division:float=0., # Score of a label (or sample) whose F-beta is 0/0: 0, 1 or nan
+)->Tensor:
+    "F-beta of `preds > thresh` against `targs`, averaged by `average` (scikit-learn's `fbeta_score` for multi-label targets)."
+    return _prf('fbeta', preds, targs, thresh, average, sigmoid, check_beta(beta), check_zero_division(zero_division))
+
+def multilabel_precision(preds:Tensor, targs:Tensor, thresh:float|Tensor=0.5, average:str|None='macro', sigmoid:bool=False,
+                         zero_division:float=0.)->Tensor:
+    "Precision of `preds > thresh` against `targs`, averaged by `average` (see `multilabel_fbeta_score`)."
+    return _prf('precision', preds, targs, thresh, average, sigmoid, 1., check_zero_division(zero_division))
+
+def multilabel_recall(preds:Tensor, targs:Tensor, thresh:float|Tensor=0.5, average:str|None='macro', sigmoid:bool=False,
+                      zero_division:float=0.)->Tensor:
+    "Recall of `preds > thresh` against `targs`, averaged by `average` (see `multilabel_fbeta_score`)."
+    return _prf('recall', preds, targs, thresh, average, sigmoid, 1., check_zero_division(zero_division))
+
+def multilabel_accuracy(preds:Tensor, targs:Tensor, thresh:float|Tensor=0.5, sigmoid:bool=False)->Tensor:
+    "Share of all sample-label pairs that `preds > thresh` gets right (fastai's `accuracy_multi`)."
+    _,pmask,tmask = _masks(preds, targs, thresh, sigmoid)
+    return accuracy_from_counts(*split_counts(label_counts(pmask, tmask), len(pmask)))
+
+def multilabel_subset_accuracy(preds:Tensor, targs:Tensor, thresh:float|Tensor=0.5, sigmoid:bool=False)->Tensor:
+    "Share of samples whose every label `preds > thresh` gets right (exact-match ratio)."
+    _,pmask,tmask = _masks(preds, targs, thresh, sigmoid)
+    return subset_scores(pmask, tmask).mean()
+
+def multilabel_topk_accuracy(preds:Tensor, targs:Tensor, k:int=2, criteria:str='hamming')->Tensor:
+    "Mean over samples of `topk_scores`: accuracy when exactly the `k` best labels of each sample are predicted."
+    preds,_,tmask = _masks(preds, targs, sigmoid=True)
+    return topk_scores(preds, tmask, k, check_choice(criteria, CRITERIA, 'criteria')).mean()
+
+def multilabel_precision_at_k(preds:Tensor, targs:Tensor, k:int=1)->Tensor:
+    "Mean over samples of the share of the `k` top-scoring labels that are true."
+    preds,_,tmask = _masks(preds, targs, sigmoid=True)
+    return precision_at_k_scores(preds, tmask, k).mean()
+
+def multilabel_recall_at_k(preds:Tensor, targs:Tensor, k:int=1, zero_division:float=0.)->Tensor:
+    "Mean over samples of the share of true labels among the `k` top-scoring ones (samples without any: `zero_division`; NaN ones left out)."
+    preds,_,tmask = _masks(preds, targs, sigmoid=True)
+    return nan_average(recall_at_k_scores(preds, tmask, k, check_zero_division(zero_division)))

@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 from fastai.losses import BCEWithLogitsLossFlat
 from .core import *
+from .names import *
 from .functional import topk_mask
 
 # %% auto #0

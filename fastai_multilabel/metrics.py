@@ -14,80 +14,183 @@ from fastai.learner import Metric, mk_metric
 from .core import *
 from .functional import *
 from .streaming import *
+from .names import *
 
 # %% auto #0
-__all__ = ['StreamFeed', 'MultilabelMetric', 'ThresholdAccuracy', 'SubsetAccuracy', 'FScore', 'TopKAccuracy', 'PrecisionAtK',
+__all__ = ['CHUNK', 'MultilabelMetric', 'ThresholdAccuracy', 'SubsetAccuracy', 'FScore', 'TopKAccuracy', 'PrecisionAtK',
            'RecallAtK', 'PerLabelMetrics', 'PerLabelRecall', 'PerLabelPrecision', 'PerLabelFScore', 'default_metrics',
            'check_metric_names']
 
 # %% ../nbs/03_metrics.ipynb #751d370b
+CHUNK = 2**18  # scores kept before the shared statistics are updated
+
 def _check_tuned(thresh):
     if isinstance(thresh, str) and thresh != 'tuned':
         raise ValueError(f"Expected `thresh` to be a float, a per-label tensor or 'tuned', but got {thresh!r}")
     return isinstance(thresh, str)
 
 def _loss_thresh(learn):
-    thresh = getattr(learn.loss_func, 'thresh', None)
-    if thresh is None: raise ValueError(f"thresh='tuned' reads `learn.loss_func.thresh`, which {type(learn.loss_func).__name__} does not have: "
-                                        "use BCEWithLogitsLossFlat or a loss of `fastai_multilabel.losses`")
+    thresh = getattr(getattr(learn, 'loss_func', None), 'thresh', None)
+    if thresh is None: raise ValueError(f"thresh='tuned' reads `learn.loss_func.thresh`, which {type(getattr(learn, 'loss_func', None)).__name__} "
+                                        "does not have: use BCEWithLogitsLossFlat or a loss of `fastai_multilabel.losses`")
     return thresh
 
-class StreamFeed:
-    "Feeds a streaming metric from a fastai `Learner` once per batch, for every column that shares it."
-    def __init__(self,
-        stream:MultilabelStream, # The streaming metric to update
-        tuned:bool=False, # Read the threshold from `learn.loss_func.thresh` before each batch
-        n_labels:int|None=None, # Expected number of outputs, when known (from `labels`)
-    ): self.stream,self.tuned,self.n_labels,self.leader,self._cache = stream,tuned,n_labels,None,{}
+def _thresh_key(thresh):
+    "`thresh` checked, and a hashable key equal for equal thresholds: a float, a tuple of per-label floats, or 'tuned'."
+    if _check_tuned(thresh): return 'tuned','tuned'
+    thresh = check_thresh(thresh)
+    return thresh,(tuple(thresh.tolist()) if isinstance(thresh, Tensor) else thresh)
 
-    def reset(self): self.stream.reset(); self.leader,self._cache = None,{}
+def _thresh_of(key): return torch.tensor(key) if isinstance(key, tuple) else 0.5 if key == 'tuned' else key
 
-    def accumulate(self, learn, col):
-        "Update the stream with `learn`'s batch if `col` is the first column to ask since the reset."
-        if col is not self.leader:
-            if self.leader is not None: return
-            self.leader = col
-        preds,targs = as_plain(learn.pred),as_plain(learn.yb[0])  # no detach needed: torchmetrics updates without grad
-        if self.n_labels is not None and preds.ndim == 2 and preds.shape[1] != self.n_labels:
-            raise ValueError(f"Expected `labels` to name every output ({preds.shape[1]}), but got {self.n_labels} labels")
-        if self.tuned: self.stream.set_thresh(_loss_thresh(learn))
-        if preds.device != self.stream.device: self.stream.to(preds.device)
-        self.stream.update(preds, targs)
-        if self._cache: self._cache = {}
+def _score_fn(spec):
+    "Per-sample score function `fn(mask, tmask)` of `spec`: ('set', criteria) or ('sample', kind, beta, zero_division)."
+    if spec[0] == 'set': return partial(set_scores, criteria=spec[1])
+    _,kind,beta,zero_division = spec
+    return partial(sample_scores, kind, beta=beta, zero_division=zero_division)
 
-    def result(self, fn):
-        "`fn` of the stream's result, computed once per epoch however many columns ask."
-        if fn not in self._cache: self._cache[fn] = fn(self.stream.compute())
-        return self._cache[fn]
+class _Pass:
+    "The shared, buffered pass of a group of `MultilabelMetric`s over one epoch: one `MultilabelStats` for all of them."
+    def __init__(self, members, sigmoid=True):
+        tidx,threshs,count_keys,scores,self.slots = {},[],[],[],{}
+        def t_index(key):
+            if key not in tidx: tidx[key] = len(threshs); threshs.append(_thresh_of(key))
+            return tidx[key]
+        for m in members:
+            for need in m._needs:
+                if need in self.slots: continue
+                if need[0] == 'counts':
+                    t_index(need[1]); self.slots[need] = 'counts',len(count_keys); count_keys.append(need[1])
+                else:
+                    _,src,spec = need
+                    self.slots[need] = 'scores',len(scores)
+                    scores.append((('t', t_index(src[1])) if src[0] == 't' else src, _score_fn(spec)))
+        self.stats = MultilabelStats(threshs, counts=[tidx[k] for k in count_keys], scores=scores, sigmoid=sigmoid)
+        self.tuned = tidx.get('tuned')
+        self.members,self.n_labels,self._buf,self._n,self._res,self._cache = members,None,[],0,None,{}
+
+    @classmethod
+    def start(cls, metric, learn):
+        "A pass for `metric` and every other reset `MultilabelMetric` of `learn` with the same `sigmoid`; `metric` leads."
+        peers = [m for m in getattr(learn, 'metrics', ()) or ()
+                 if isinstance(m, MultilabelMetric) and m is not metric and m._pass is None and m.sigmoid == metric.sigmoid]
+        p = cls([metric, *peers], metric.sigmoid)
+        metric._pass = p
+        for m in peers: m._pass,m.accumulate = p,_no_accumulate  # followers: nothing to do per batch
+        return p
+
+    def update(self, preds, targs, learn=None):
+        "Check the batch at once, keep it, and update the statistics when `CHUNK` scores are kept."
+        preds,targs = as_plain(preds),as_plain(targs)
+        check_preds_targs(preds, targs)
+        if self.n_labels != preds.shape[1]: self._check_labels(preds)
+        if preds.requires_grad: preds = preds.detach()  # training batches: keep the scores, not the graph
+        if self.tuned is not None:
+            t = _loss_thresh(learn)
+            if t is not self.stats.threshs[self.tuned]: self.flush(); self.stats.set_thresh(t, self.tuned)
+        self._buf.append((preds, targs)); self._n += preds.numel()
+        if self._n >= CHUNK: self.flush()
+
+    def _check_labels(self, preds):
+        n = preds.shape[1]
+        if self.n_labels is not None:
+            raise ValueError(f"Expected every batch of `preds` to have the {self.n_labels} labels of the first, but got shape {tuple(preds.shape)}")
+        for t in self.stats.threshs: check_thresh(t, n)
+        for m in self.members:
+            if m.n_labels is not None and m.n_labels != n:
+                raise ValueError(f"Expected `labels` to name every output ({n}), but got {m.n_labels} labels")
+        self.n_labels = n
+        if self.stats.device != preds.device: self.stats.to(preds.device)
+
+    def flush(self):
+        "Update the statistics with the kept batches."
+        if not self._buf: return
+        (ps,ts),n = zip(*self._buf),len(self._buf)
+        self._buf,self._n,self._res,self._cache = [],0,None,{}
+        self.stats.update(ps[0] if n == 1 else torch.cat(ps), ts[0] if n == 1 else torch.cat(ts))
+
+    def value(self, m):
+        "`m`'s value (a tensor): `m._fn` of the results of its needs, computed once per epoch however many columns ask."
+        self.flush()
+        if self.stats.update_count == 0: return None
+        if self._res is None: self._res = self.stats.compute()
+        key = (m._fn, m._needs)
+        if key not in self._cache: self._cache[key] = m._fn(*(self._res[k][i] for k,i in map(self.slots.get, m._needs)))
+        return self._cache[key]
+
+def _no_accumulate(learn): pass
 
 # %% ../nbs/03_metrics.ipynb #f88a1424
 class MultilabelMetric(Metric):
-    "A fastai metric showing `fn` of a streaming metric's result (its `idx`-th value if given) as column `name`."
-    def __init__(self, feed:StreamFeed, fn, name:str, idx:int|None=None):
-        self.feed,self.fn,self.idx,self._name = feed,fn,idx,warn_tracker_name(name)
-    def reset(self): self.feed.reset()
-    def accumulate(self, learn): self.feed.accumulate(learn, self)
+    "A fastai metric: `fn` of the shared statistics it `needs` (its `idx`-th value if given), shown as column `name`."
+    def __init__(self,
+        needs:tuple, # What `fn` receives, in order: ('counts', thresh key) or ('score', ('t', thresh key) or ('k', k), score spec)
+        fn, # Turns the results of `needs` into the value (a tensor)
+        name:str, # Column name
+        idx:int|None=None, # Show this element of `fn`'s result (one column per label)
+        sigmoid:bool=True, # `preds` are logits
+        n_labels:int|None=None, # Expected number of outputs, when known (from `labels`)
+    ):
+        self._needs,self._fn,self.idx,self._name = tuple(needs),fn,idx,warn_tracker_name(name)
+        self.sigmoid,self.n_labels,self._pass = sigmoid,n_labels,None
+
+    def reset(self):
+        self._pass = None
+        self.__dict__.pop('accumulate', None)  # a follower of the last pass accumulates again
+
+    def accumulate(self, learn):
+        p = self._pass or _Pass.start(self, learn)
+        p.update(learn.pred, learn.yb[0], learn)
+
     @property
     def value(self):
-        if self.feed.stream.update_count == 0:
+        res = None if self._pass is None else self._pass.value(self)
+        if res is None:
             warnings.warn(f"Metric `{self.name}` saw no batch this epoch: its value is NaN")
             return float('nan')
-        res = self.feed.result(self.fn)
         return (res if self.idx is None else res[self.idx]).item()
+
+    def __call__(self, preds:Tensor, targs:Tensor)->float:
+        "This metric's value on whole tensors (`preds` are logits if `sigmoid`), leaving its running state alone."
+        if any(n[1] in ('tuned', ('t', 'tuned')) for n in self._needs):
+            raise ValueError("Expected a threshold to call the metric on tensors, but thresh='tuned' reads it from a learner: "
+                             "pass `thresh=learn.loss_func.thresh`")
+        if self.sigmoid and isinstance(preds, Tensor) and preds.is_floating_point() and preds.numel() and preds.min() >= 0 and preds.max() <= 1:
+            warnings.warn(f"`preds` all lie in [0, 1]: `{self.name}` applies a sigmoid to them; if they are probabilities "
+                          "(as `learn.get_preds()` returns), build the metric with sigmoid=False")
+        p = _Pass([self], self.sigmoid)
+        p.update(preds, targs)
+        return self._pass_value(p)
+
+    def _pass_value(self, p):
+        res = p.value(self)
+        if res is None: return float('nan')
+        return (res if self.idx is None else res[self.idx]).item()
+
+    def __getstate__(self):  # `export` pickles metrics: without the epoch's pass
+        d = self.__dict__.copy(); d['_pass'] = None; d.pop('accumulate', None)
+        return d
+
     @property
     def name(self): return self._name
     def __repr__(self): return f'{type(self).__name__}({self.name})'
 
-def _feed(stream_cls, thresh, sigmoid=True, n_labels=None, **kwargs):
-    "A `StreamFeed` of a thresholded `stream_cls`, following tuned thresholds if `thresh` is 'tuned'."
-    tuned = _check_tuned(thresh)
-    if not tuned: check_thresh(thresh, n_labels)
-    stream = stream_cls(thresh=0.5 if tuned else thresh, sigmoid=sigmoid, **kwargs)
-    return StreamFeed(stream, tuned, n_labels)
+def _counts(thresh):
+    "The need of per-label counts at `thresh`, and `thresh` checked."
+    thresh,key = _thresh_key(thresh)
+    return ('counts', key),thresh
+
+def _score(spec, thresh=None, k=None):
+    "The need of the mean of per-sample `spec` scores on the mask at `thresh` or of the top `k`, and `thresh` checked."
+    if k is not None: return ('score', ('k', check_k(k)), spec),None
+    thresh,key = _thresh_key(thresh)
+    return ('score', ('t', key), spec),thresh
 
 def _identity(x): return x
 
 # %% ../nbs/03_metrics.ipynb #63a97919
+def _accuracy(counts): return accuracy_from_counts(*counts)
+
 class ThresholdAccuracy(MultilabelMetric):
     "Share of all sample-label pairs predicted right at `thresh` (fastai's `accuracy_multi`), named `accuracy_t{thresh}`."
     def __init__(self,
@@ -95,14 +198,14 @@ class ThresholdAccuracy(MultilabelMetric):
         sigmoid:bool=True, # Apply a sigmoid to the model's outputs first
         name:str|None=None, # Column name; built from the arguments if None
     ):
-        super().__init__(_feed(LabelCounts, thresh, sigmoid), partial(counts_score, kind='accuracy'),
-                         name or metric_name('accuracy', thresh_tag(thresh)))
+        need,thresh = _counts(thresh)
+        super().__init__([need], _accuracy, name or metric_name('accuracy', thresh_tag(thresh)), sigmoid=sigmoid)
 
 class SubsetAccuracy(MultilabelMetric):
     "Exact-match ratio at `thresh`: the share of samples with every label right, named `subset_accuracy_t{thresh}`."
     def __init__(self, thresh:float|Tensor|str=0.5, sigmoid:bool=True, name:str|None=None):
-        super().__init__(_feed(SampleAverage, thresh, sigmoid, score=subset_scores), _identity,
-                         name or metric_name('subset_accuracy', thresh_tag(thresh)))
+        need,thresh = _score(('set', 'exact_match'), thresh)
+        super().__init__([need], _identity, name or metric_name('subset_accuracy', thresh_tag(thresh)), sigmoid=sigmoid)
 
 # %% ../nbs/03_metrics.ipynb #739db84b
 class FScore(MultilabelMetric):
@@ -112,16 +215,15 @@ class FScore(MultilabelMetric):
         thresh:float|Tensor|str=0.5, # Probability above which a label counts as predicted; per-label tensor, or 'tuned'
         average:str='macro', # One of 'micro', 'macro', 'weighted', 'samples'
         sigmoid:bool=True, # Apply a sigmoid to the model's outputs first
-        zero_division:float=0., # Score of a label (or sample) whose F-beta is 0/0: 0, 1 or nan
+        zero_division:float=0., # Score of a label (or sample) whose F-beta is 0/0: 0, 1 or nan (left out of the average)
         name:str|None=None, # Column name; built from the arguments if None
     ):
         beta,zero_division = check_beta(beta),check_zero_division(zero_division)
         if check_choice(average, AVERAGES, 'average') == 'samples':
-            feed,fn = _feed(SampleAverage, thresh, sigmoid, score=partial(sample_fbeta_scores, beta=beta, zero_division=zero_division)),_identity
+            (need,thresh),fn = _score(('sample', 'fbeta', beta, zero_division), thresh),_identity
         else:
-            feed = _feed(LabelCounts, thresh, sigmoid)
-            fn = partial(counts_score, kind='fbeta', beta=beta, average=average, zero_division=zero_division)
-        super().__init__(feed, fn, name or metric_name(f'f{fmt_num(beta)}', average, thresh_tag(thresh)))
+            (need,thresh),fn = _counts(thresh),partial(counts_score, kind='fbeta', beta=beta, average=average, zero_division=zero_division)
+        super().__init__([need], fn, name or metric_name(f'f{fmt_num(beta)}', average, thresh_tag(thresh)), sigmoid=sigmoid)
 
 # %% ../nbs/03_metrics.ipynb #c7bb4d5b
 class TopKAccuracy(MultilabelMetric):
@@ -131,45 +233,51 @@ class TopKAccuracy(MultilabelMetric):
         criteria:str='hamming', # 'hamming', 'exact_match', 'overlap', 'contain' or 'belong' (torcheval's)
         name:str|None=None, # Column name; built from the arguments if None
     ):
-        check_k(k); check_choice(criteria, CRITERIA, 'criteria')
-        super().__init__(StreamFeed(SampleAverage(partial(topk_scores, k=k, criteria=criteria))), _identity,
-                         name or metric_name(f'top{k}_accuracy', '' if criteria == 'hamming' else criteria))
+        need,_ = _score(('set', check_choice(criteria, CRITERIA, 'criteria')), k=k)
+        super().__init__([need], _identity, name or metric_name(f'top{k}_accuracy', '' if criteria == 'hamming' else criteria))
 
 class PrecisionAtK(MultilabelMetric):
     "Mean over samples of the share of the `k` top-scoring labels that are true, named `precision_at{k}`."
     def __init__(self, k:int=1, name:str|None=None):
-        super().__init__(StreamFeed(SampleAverage(partial(precision_at_k_scores, k=check_k(k)))), _identity,
-                         name or f'precision_at{k}')
+        need,_ = _score(('sample', 'precision', 1., 0.), k=k)
+        super().__init__([need], _identity, name or f'precision_at{k}')
 
 class RecallAtK(MultilabelMetric):
     "Mean over samples of the share of true labels among the `k` top-scoring ones, named `recall_at{k}`."
     def __init__(self, k:int=1, zero_division:float=0., name:str|None=None):
-        score = partial(recall_at_k_scores, k=check_k(k), zero_division=check_zero_division(zero_division))
-        super().__init__(StreamFeed(SampleAverage(score)), _identity, name or f'recall_at{k}')
+        need,_ = _score(('sample', 'recall', 1., check_zero_division(zero_division)), k=k)
+        super().__init__([need], _identity, name or f'recall_at{k}')
 
 # %% ../nbs/03_metrics.ipynb #038fd139
 class PerLabelMetrics(list):
     "One metric per label of `labels` (`kind` of `functional.score_from_counts`), sharing one count; unpack into `metrics=`."
     def __init__(self, kind, labels, thresh=0.5, beta=1., sigmoid=True, zero_division=0.):
         labels = check_labels(labels)
-        feed = _feed(LabelCounts, thresh, sigmoid, n_labels=len(labels))
+        need,thresh = _counts(thresh)
+        if isinstance(thresh, Tensor): check_thresh(thresh, len(labels))
         fn = partial(counts_score, kind=kind, beta=check_beta(beta), average=None, zero_division=check_zero_division(zero_division))
         prefix,tag = f'f{fmt_num(beta)}' if kind == 'fbeta' else kind,thresh_tag(thresh)
-        super().__init__(MultilabelMetric(feed, fn, metric_name(prefix, l, tag), idx=i) for i,l in enumerate(unique_label_names(labels)))
+        super().__init__(MultilabelMetric([need], fn, metric_name(prefix, l, tag), idx=i, sigmoid=sigmoid, n_labels=len(labels))
+                         for i,l in enumerate(unique_label_names(labels)))
 
 class PerLabelRecall(PerLabelMetrics):
     "Recall of each label at `thresh`, one column per label named `recall_{label}_t{thresh}`."
-    def __init__(self, labels, thresh=0.5, sigmoid=True, zero_division=0.):
+    def __init__(self,
+        labels, # Label names, e.g. `dls.vocab`: one column each
+        thresh:float|Tensor|str=0.5, # Probability above which a label counts as predicted; per-label tensor, or 'tuned'
+        sigmoid:bool=True, # Apply a sigmoid to the model's outputs first
+        zero_division:float=0., # Score of a label whose recall is 0/0: 0, 1 or nan
+    ):
         super().__init__('recall', labels, thresh, sigmoid=sigmoid, zero_division=zero_division)
 
 class PerLabelPrecision(PerLabelMetrics):
     "Precision of each label at `thresh`, one column per label named `precision_{label}_t{thresh}`."
-    def __init__(self, labels, thresh=0.5, sigmoid=True, zero_division=0.):
+    def __init__(self, labels, thresh:float|Tensor|str=0.5, sigmoid:bool=True, zero_division:float=0.):
         super().__init__('precision', labels, thresh, sigmoid=sigmoid, zero_division=zero_division)
 
 class PerLabelFScore(PerLabelMetrics):
     "F-beta of each label at `thresh`, one column per label named `f{beta}_{label}_t{thresh}`."
-    def __init__(self, labels, beta=1., thresh=0.5, sigmoid=True, zero_division=0.):
+    def __init__(self, labels, beta:float=1., thresh:float|Tensor|str=0.5, sigmoid:bool=True, zero_division:float=0.):
         super().__init__('fbeta', labels, thresh, beta, sigmoid, zero_division)
 
 # %% ../nbs/03_metrics.ipynb #a0717c3e

@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 from torchmetrics.functional.classification import multilabel_average_precision, multilabel_auroc
 from fastai.learner import Learner
 from .core import *
+from .names import *
 from .functional import *
 from .thresholds import *
 

@@ -14,9 +14,15 @@ from .functional import *
 from .thresholds import *
 
 # %% auto #0
-__all__ = ['MultilabelStream', 'LabelCounts', 'SampleAverage', 'ThresholdHistogram', 'BufferedUpdate']
+__all__ = ['MultilabelStream', 'LabelCounts', 'SampleAverage', 'MultilabelStats', 'ThresholdHistogram', 'BufferedUpdate']
 
 # %% ../nbs/02_streaming.ipynb #9837e688
+_HALF = (torch.float16, torch.bfloat16)
+
+def _cut(thresh, sigmoid):
+    "What `preds` are compared with: the logit of checked `thresh` if `sigmoid`, else `thresh` itself."
+    return logit_thresh(thresh) if sigmoid else thresh
+
 class MultilabelStream(Metric):
     "Base of the streaming multi-label metrics: input checks, sample count and the `prob > thresh` rule."
     full_state_update,is_differentiable,higher_is_better = False,False,None
@@ -41,19 +47,20 @@ class MultilabelStream(Metric):
         "Use `thresh` (float or per-label tensor) from the next batch on."
         if thresh is self.thresh: return
         self.thresh = check_thresh(thresh)
-        self._cut = logit_thresh(self.thresh) if self.sigmoid else self.thresh  # a float or a float tensor
+        self._cut = _cut(self.thresh, self.sigmoid)  # a float or a float tensor
 
-    def predict(self, preds):
-        "Boolean mask of the labels predicted in `preds`."
-        cut = self._cut
+    def predict(self, preds, cut=None):
+        "Boolean mask of the labels predicted in `preds` (by `cut`, the stream's own threshold if None)."
+        cut = self._cut if cut is None else cut
         if type(cut) is float: return preds > cut
-        if cut.numel() != preds.shape[1]: check_thresh(self.thresh, preds.shape[1])
-        if cut.device != preds.device: cut = self._cut = cut.to(preds.device)
+        if cut.numel() != preds.shape[1]: check_thresh(cut, preds.shape[1])
+        if cut.device != preds.device: cut = cut.to(preds.device)
         return preds > cut
 
     def update(self, preds:Tensor, targs:Tensor):
         "Add the batch `preds` (N, n_labels) scores and `targs` multi-hot targets."
         check_preds_targs(preds, targs)
+        if preds.dtype in _HALF: preds = preds.float()  # float32 holds every half value: same decisions, no overflow in the sums
         self.sums.add_(value_sums(preds, targs))  # in place: rebinding a state goes through nn.Module.__setattr__ (~1.6 µs)
         self.n.add_(len(preds))
         self._update(preds, targs if targs.dtype == torch.bool else targs.bool())
@@ -79,7 +86,7 @@ class LabelCounts(MultilabelStream):
 
 # %% ../nbs/02_streaming.ipynb #c68eec7d
 class SampleAverage(MultilabelStream):
-    "Streaming mean over samples of `score(pmask or preds, tmask)`."
+    "Streaming mean over samples of `score(pmask or preds, tmask)`, leaving out samples whose score is NaN."
     higher_is_better = True
     def __init__(self,
         score, # Per-sample score function of `functional`, e.g. `subset_scores`
@@ -88,15 +95,76 @@ class SampleAverage(MultilabelStream):
         super().__init__(thresh, sigmoid, **kwargs)
         self.score = score
         self.add_state('total', torch.zeros((), dtype=torch.float64), dist_reduce_fx='sum')
+        self.add_state('n_scored', torch.zeros((), dtype=torch.long), dist_reduce_fx='sum')
         self.add_state('n_pos', torch.zeros((), dtype=torch.long), dist_reduce_fx='sum')
 
     def _update(self, preds, tmask):
-        self.total.add_(self.score(preds if self.thresh is None else self.predict(preds), tmask).sum())
+        s = self.score(preds if self.thresh is None else self.predict(preds), tmask)
+        ok = ~s.isnan()
+        self.total.add_(torch.where(ok, s, 0.).sum()); self.n_scored.add_(ok.sum())
         self.n_pos.add_(tmask.sum())
 
     def compute(self):
         self.check_values(self.n_pos)
-        return self.total / self.n
+        return self.total / self.n_scored
+
+# %% ../nbs/02_streaming.ipynb #c2b0c002
+class MultilabelStats(MultilabelStream):
+    "Per-label counts at several thresholds and means of per-sample scores, all from one pass over each batch."
+    def __init__(self,
+        threshs=(0.5,), # Thresholds whose predicted masks are computed: floats or per-label tensors
+        counts=None, # Indices of `threshs` that keep per-label counts; all if None
+        scores=(), # Per-sample scores `(source, fn)`: source ('t', i) is the mask at `threshs[i]`, ('k', k) the top-k mask; `fn(mask, tmask)` gives one score per sample
+        sigmoid:bool=True, # `preds` are logits (True) or probabilities (False)
+        **kwargs # Passed to torchmetrics' `Metric`
+    ):
+        super().__init__(None, sigmoid, **kwargs)
+        self.threshs,self._cuts = [],[]
+        for t in threshs: self.threshs.append(check_thresh(t)); self._cuts.append(_cut(self.threshs[-1], sigmoid))
+        self.counts = list(range(len(self.threshs))) if counts is None else sorted(counts)
+        self.scores = [(tuple(src), fn) for src,fn in scores]
+        for src,_ in self.scores:
+            if src[0] == 'k': check_k(src[1])
+            elif src[0] != 't' or not 0 <= src[1] < len(self.threshs):
+                raise ValueError(f"Expected a score source ('t', index of `threshs`) or ('k', k), but got {src!r}")
+        self._ks = sorted({src[1] for src,_ in self.scores if src[0] == 'k'})
+        self.add_state('pos', torch.zeros((), dtype=torch.long), dist_reduce_fx='sum')
+        for i in self.counts: self.add_state(f'counts{i}', torch.zeros((), dtype=torch.long), dist_reduce_fx='sum')
+        for j in range(len(self.scores)):
+            self.add_state(f'total{j}', torch.zeros((), dtype=torch.float64), dist_reduce_fx='sum')
+            self.add_state(f'n_scored{j}', torch.zeros((), dtype=torch.long), dist_reduce_fx='sum')
+
+    def set_thresh(self, thresh, i=0):
+        "Use `thresh` as the `i`-th threshold from the next batch on."
+        if thresh is self.threshs[i]: return
+        self.threshs[i] = check_thresh(thresh); self._cuts[i] = _cut(self.threshs[i], self.sigmoid)
+
+    def _update(self, preds, tmask):
+        pos = tmask.sum(0, dtype=torch.int32)
+        if self.pos.ndim == 0:  # first batch: the states take their (n_labels,) and (2, n_labels) shapes
+            self.pos = torch.zeros_like(pos, dtype=torch.long)
+            for i in self.counts: setattr(self, f'counts{i}', torch.zeros(2, len(pos), dtype=torch.long, device=pos.device))
+        self.pos.add_(pos)
+        masks = {}
+        for i,cut in enumerate(self._cuts):
+            if i not in self.counts and ('t', i) not in (s for s,_ in self.scores): continue
+            if type(cut) is not float and cut.device != preds.device: cut = self._cuts[i] = cut.to(preds.device)
+            m = masks['t', i] = self.predict(preds, cut)
+            if i in self.counts:
+                c = getattr(self, f'counts{i}')
+                c[0].add_((m & tmask).sum(0, dtype=torch.int32)); c[1].add_(m.sum(0, dtype=torch.int32))
+        for k in self._ks: masks['k', k] = topk_mask(preds, k)
+        for j,(src,fn) in enumerate(self.scores):
+            s = fn(masks[src], tmask)
+            ok = ~s.isnan()
+            getattr(self, f'total{j}').add_(torch.where(ok, s, 0.).sum()); getattr(self, f'n_scored{j}').add_(ok.sum())
+
+    def compute(self):
+        self.check_values(self.pos.sum())
+        counts = [split_counts(torch.stack([getattr(self, f'counts{i}')[0], getattr(self, f'counts{i}')[1], self.pos]), self.n)
+                  for i in self.counts]
+        return {'counts': [torch.stack(c) for c in counts],
+                'scores': [getattr(self, f'total{j}') / getattr(self, f'n_scored{j}') for j in range(len(self.scores))]}
 
 # %% ../nbs/02_streaming.ipynb #341922ab
 class ThresholdHistogram(MultilabelStream):

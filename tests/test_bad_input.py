@@ -1,7 +1,7 @@
 "Each bad input raises a ValueError/TypeError naming the argument, what was received and what was expected."
 import math, warnings, pytest, torch
 from fastai_multilabel.all import *
-from conftest import feed, rand_data
+from helpers import feed, rand_data
 
 P, T = rand_data(n=8, n_labels=5)
 

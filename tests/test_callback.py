@@ -4,6 +4,7 @@ import numpy as np, pandas as pd
 from sklearn.metrics import f1_score, precision_recall_fscore_support
 from fastai.tabular.all import TabularDataLoaders, MultiCategoryBlock, tabular_learner, load_learner, BCEWithLogitsLossFlat
 from fastai_multilabel.all import *
+from helpers import record
 
 LABELS = ['cat', 'dog', 'bird', 'rare']
 warnings.filterwarnings('ignore', category=FutureWarning)
@@ -22,7 +23,6 @@ def make_learn(df, loss=None, cbs=None, metrics=(), path='.'):
     torch.manual_seed(0)
     return tabular_learner(dls, layers=[], loss_func=loss or MultiLabelBCELoss(), metrics=list(metrics), cbs=cbs)
 
-def record(learn): return dict(zip(learn.recorder.metric_names[1:-1], learn.recorder.values[-1]))
 
 @pytest.mark.parametrize('per_label,average', [(False, 'micro'), (False, 'macro'), (True, 'micro')])
 def test_search_in_fit_matches_its_thresholds(df, per_label, average):

@@ -4,7 +4,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from sklearn.metrics import f1_score
 from fastai_multilabel.all import *
-from conftest import feed, rand_data
+from helpers import feed, rand_data
 
 def _free_port():
     with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]

@@ -3,17 +3,9 @@ import pickle, re, warnings, pytest, torch
 from fastai.basics import DataLoaders, Learner, BCEWithLogitsLossFlat, Recorder, load_learner, nn
 from sklearn.metrics import f1_score, recall_score
 from fastai_multilabel.all import *
-
-def make_learn(metrics, n=700, n_labels=5, bs=64, **kw):
-    g = torch.Generator().manual_seed(0)
-    x = torch.randn(n, 10, generator=g)
-    y = (x @ torch.randn(10, n_labels, generator=g) + torch.randn(n, n_labels, generator=g) > 1.2).float()
-    ds = list(zip(x, y)); cut = n * 3 // 4
-    dls = DataLoaders.from_dsets(ds[:cut], ds[cut:], bs=bs, device='cpu')  # 175 valid samples: uneven last batch
-    torch.manual_seed(0)
-    return Learner(dls, nn.Linear(10, n_labels), loss_func=BCEWithLogitsLossFlat(), metrics=metrics, **kw)
-
-def record(learn): return dict(zip(learn.recorder.metric_names[1:-1], learn.recorder.values[-1]))
+from fastai_multilabel.names import thresh_tag
+from fastai_multilabel.functional import topk_scores
+from helpers import make_learn, record
 
 def test_fit_matches_sklearn_on_get_preds():
     vocab = ['cat', 'dog', 'bird', 'fish', 'role::program']

@@ -4,14 +4,8 @@ import numpy as np
 from hypothesis import given, settings, strategies as st, HealthCheck
 from sklearn.metrics import fbeta_score
 from fastai_multilabel.all import *
-
-def brute(probs, targs, beta=1., metric='fbeta', per_label=True, average='micro'):
-    "Best score over thresholds at 0, 1, every distinct score and every midpoint, the slow way."
-    u = probs.unique()
-    cands = torch.cat([torch.tensor([0., 1.], dtype=probs.dtype), u, (u[1:] + u[:-1]) / 2])
-    if per_label: return torch.stack([scores_at(probs, targs, c, beta, metric, 0.) for c in cands]).max(0).values
-    if average == 'macro': return torch.stack([scores_at(probs, targs, c, beta, metric, 0.).mean() for c in cands]).max()
-    return torch.stack([scores_at(probs.reshape(-1, 1), targs.reshape(-1, 1), c, beta, metric, 0.)[0] for c in cands]).max()
+from fastai_multilabel.thresholds import scores_at
+from helpers import brute_best as brute
 
 def applied(probs, targs, th, beta, metric, per_label, average):
     if per_label: return scores_at(probs, targs, th, beta, metric, 0.)

@@ -2,7 +2,7 @@
 import itertools, pytest, torch
 from hypothesis import given, settings, strategies as st
 from fastai_multilabel.all import *
-from conftest import feed
+from helpers import feed
 
 SCORES = torch.tensor([[.9, .8, .1, .0],   # top-2 {0,1}
                        [.1, .7, .6, .2],   # top-2 {1,2}

@@ -5,7 +5,7 @@ import numpy as np
 from hypothesis import given, settings, strategies as st, HealthCheck
 from sklearn.metrics import accuracy_score, fbeta_score, precision_score, recall_score, f1_score
 from fastai_multilabel.all import *
-from conftest import feed, rand_data
+from helpers import feed, feed_all, rand_data
 
 THRESHES = [0.5, 0.2, 0.85, torch.tensor([0.1, 0.3, 0.5, 0.6, 0.8, 0.5])]
 
@@ -50,13 +50,9 @@ def test_accuracies(thresh, bs):
 def test_per_label(kind, sk, thresh):
     preds, targs = rand_data(seed=4)
     cols = kind([f'l{i}' for i in range(6)], thresh=thresh)
-    for c in cols: c.reset()
-    for i in range(0, 200, 64):
-        b = SimpleNamespace(pred=preds[i:i+64], yb=(targs[i:i+64],))
-        for c in cols: c.accumulate(b)
-    got = [c.value for c in cols]
+    got = feed_all(cols, preds, targs, 64)
     assert got == pytest.approx(sk(targs.numpy(), pred_mask(preds, thresh), average=None, zero_division=0).tolist())
-    assert cols[0].feed is cols[-1].feed and cols[0].feed.stream.n.item() == 200  # counted once, not once per column
+    assert cols[0]._pass is cols[-1]._pass and cols[0]._pass.stats.n.item() == 200  # counted once, not once per column
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 # n_labels >= 2: scikit-learn reads a one-column indicator as binary, not multi-label

@@ -14,6 +14,7 @@ from fastai.callback.core import Callback
 from fastai.learner import Learner, Metric, Recorder
 from fastcore.basics import patch, ifnone
 from ..core import *
+from ..names import *
 from ..thresholds import *
 from ..streaming import ThresholdHistogram, BufferedUpdate
 
