@@ -6,15 +6,17 @@ Docs: https://fastai-multilabel.github.io/fastai_multilabel/functional.html.md""
 
 # %% ../nbs/01_functional.ipynb #b22690e2
 from __future__ import annotations
+import math
 import torch
 from torch import Tensor
 from .core import *
 
 # %% auto #0
 __all__ = ['label_counts', 'split_counts', 'safe_div', 'nan_average', 'score_from_counts', 'accuracy_from_counts', 'counts_score',
-           'set_scores', 'subset_scores', 'sample_scores', 'topk_mask', 'topk_scores', 'precision_at_k_scores',
-           'recall_at_k_scores', 'multilabel_fbeta_score', 'multilabel_precision', 'multilabel_recall',
-           'multilabel_accuracy', 'multilabel_subset_accuracy', 'multilabel_topk_accuracy', 'multilabel_precision_at_k',
+           'sample_counts', 'set_scores_from_counts', 'set_scores', 'subset_scores', 'sample_scores_from_counts',
+           'sample_scores', 'topk_mask', 'topk_scores', 'precision_at_k_scores', 'recall_at_k_scores', 'top_values',
+           'topk_hits', 'multilabel_fbeta_score', 'multilabel_precision', 'multilabel_recall', 'multilabel_accuracy',
+           'multilabel_subset_accuracy', 'multilabel_topk_accuracy', 'multilabel_precision_at_k',
            'multilabel_recall_at_k']
 
 # %% ../nbs/01_functional.ipynb #7e182416
@@ -67,23 +69,34 @@ def counts_score(counts, kind='fbeta', beta=1., average='macro', zero_division=0
     return score_from_counts(kind, tp, fp, fn, beta, average, zero_division)
 
 # %% ../nbs/01_functional.ipynb #507d8d4b
-def set_scores(pmask, tmask, criteria='hamming'):
-    "Per-sample score of the predicted set `pmask` against the true set `tmask` by `criteria` (see the top-k table below)."
-    if criteria == 'hamming':     return (pmask == tmask).sum(1, dtype=torch.int32).double() / pmask.shape[1]
-    if criteria == 'exact_match': return (pmask == tmask).all(1).double()
-    if criteria == 'overlap':     return (pmask & tmask).any(1).double()
-    if criteria == 'contain':     return (~(tmask & ~pmask).any(1)).double()
-    if criteria == 'belong':      return (~(pmask & ~tmask).any(1)).double()
+def sample_counts(pmask, tmask):
+    "Per sample: true positives, predicted labels and true labels `(tp, pp, pos)`, each `(N,)` int32."
+    return (pmask & tmask).sum(1, dtype=torch.int32), pmask.sum(1, dtype=torch.int32), tmask.sum(1, dtype=torch.int32)
+
+def set_scores_from_counts(tp, pp, pos, n_labels, criteria='hamming'):
+    "Per-sample score of a predicted set by `criteria` (table below) from its `sample_counts` over `n_labels` labels."
+    if criteria == 'hamming':     return (n_labels - pp - pos + 2*tp).double() / n_labels  # labels right: n - fp - fn
+    if criteria == 'exact_match': return ((tp == pp) & (tp == pos)).double()
+    if criteria == 'overlap':     return (tp > 0).double()
+    if criteria == 'contain':     return (tp == pos).double()
+    if criteria == 'belong':      return (tp == pp).double()
     check_choice(criteria, CRITERIA, 'criteria')
+
+def set_scores(pmask, tmask, criteria='hamming'):
+    "Per-sample score of the predicted set `pmask` against the true set `tmask` by `criteria`."
+    return set_scores_from_counts(*sample_counts(pmask, tmask), pmask.shape[1], criteria)
 
 def subset_scores(pmask, tmask):
     "1 for each sample whose predicted labels are exactly its true labels, else 0."
     return set_scores(pmask, tmask, 'exact_match')
 
+def sample_scores_from_counts(kind, tp, pp, pos, beta=1., zero_division=0.):
+    "`kind` ('precision', 'recall' or 'fbeta') of each sample from its `sample_counts`."
+    return _score(kind, tp, pp-tp, pos-tp, beta, zero_division)
+
 def sample_scores(kind, pmask, tmask, beta=1., zero_division=0.):
     "`kind` ('precision', 'recall' or 'fbeta') of each sample over its labels: scikit-learn's `average='samples'` before the mean."
-    tp,pp,pos = (pmask & tmask).sum(1), pmask.sum(1), tmask.sum(1)
-    return _score(kind, tp, pp-tp, pos-tp, beta, zero_division)
+    return sample_scores_from_counts(kind, *sample_counts(pmask, tmask), beta, zero_division)
 
 # %% ../nbs/01_functional.ipynb #d021bf51
 def topk_mask(preds, k):
@@ -107,6 +120,40 @@ def precision_at_k_scores(preds, tmask, k=1):
 def recall_at_k_scores(preds, tmask, k=1, zero_division=0.):
     "Per sample: how many true labels are among the `k` top-scoring ones, over the number of true labels."
     return sample_scores('recall', topk_mask(preds, k), tmask, zero_division=zero_division)
+
+# %% ../nbs/01_functional.ipynb #a1f0c009
+def top_values(preds, m):
+    "The `m` largest values of each row of `preds` (N, L), counted with their repeats, largest first: `(N, m)`."
+    check_k(m, preds.shape[-1])
+    level = [preds.T.contiguous()]  # sorted lists of length 1, one per label; each tensor holds one rank for every sample
+    while level[0].shape[0] > 1:
+        if level[0].shape[0] % 2: level = [torch.cat([t, t.new_full((1, t.shape[1]), -math.inf)]) for t in level]
+        a,b = [t[0::2] for t in level],[t[1::2] for t in level]
+        merged = []
+        for i in range(min(m, 2*len(level))):  # i-th largest of the union of two sorted lists
+            c = [x for x in (a[i] if i < len(a) else None, b[i] if i < len(b) else None) if x is not None]
+            c += [torch.minimum(a[j-1], b[i-j]) for j in range(1, i+1) if j-1 < len(a) and i-j < len(b)]
+            v = c[0]
+            for x in c[1:]: v = torch.maximum(v, x)
+            merged.append(v)
+        level = merged
+    return torch.stack([t[0] for t in level], 1)
+
+def topk_hits(preds, tmask, k):
+    "Per sample, how many true labels `tmask` are among the `k` top-scoring of `preds` (ties: lowest label index), `(N,)` int32."
+    check_k(k, preds.shape[-1])
+    m = min(k+1, preds.shape[-1])
+    # torch.topk costs ~1 µs a row: fine for long rows, 10x the tournament below 256 labels
+    vals = preds.topk(m, dim=-1).values if preds.shape[-1] >= 256 else top_values(preds, m)
+    hits = ((preds >= vals[:, k-1:k]) & tmask).sum(1, dtype=torch.int32)
+    if k == preds.shape[-1]: return hits
+    straddle = vals[:, k] == vals[:, k-1]  # the (k+1)-th equals the k-th: `>=` would take too many
+    if preds.device.type == 'cpu':          # a branch is free on the CPU: fix only those rows
+        if not bool(straddle.any()): return hits
+        r = straddle.nonzero()[:, 0]
+        hits[r] = (topk_mask(preds[r], k) & tmask[r]).sum(1, dtype=torch.int32)
+        return hits
+    return torch.where(straddle, (topk_mask(preds, k) & tmask).sum(1, dtype=torch.int32), hits)
 
 # %% ../nbs/01_functional.ipynb #a1f0c006
 def _masks(preds, targs, thresh=None, sigmoid=False):

@@ -44,10 +44,11 @@ def _thresh_key(thresh):
 def _thresh_of(key): return torch.tensor(key) if isinstance(key, tuple) else 0.5 if key == 'tuned' else key
 
 def _score_fn(spec):
-    "Per-sample score function `fn(mask, tmask)` of `spec`: ('set', criteria) or ('sample', kind, beta, zero_division)."
-    if spec[0] == 'set': return partial(set_scores, criteria=spec[1])
-    _,kind,beta,zero_division = spec
-    return partial(sample_scores, kind, beta=beta, zero_division=zero_division)
+    "Per-sample score function `fn(tp, pp, pos, n_labels)` of `spec`: ('set', criteria) or ('sample', kind, beta, zero_division)."
+    if spec[0] == 'set': return partial(set_scores_from_counts, criteria=spec[1])
+    return partial(_sample_score, *spec[1:])
+
+def _sample_score(kind, beta, zero_division, tp, pp, pos, n_labels): return sample_scores_from_counts(kind, tp, pp, pos, beta, zero_division)
 
 class _Pass:
     "The shared, buffered pass of a group of `MultilabelMetric`s over one epoch: one `MultilabelStats` for all of them."
@@ -118,7 +119,7 @@ class _Pass:
         if key not in self._cache: self._cache[key] = m._fn(*(self._res[k][i] for k,i in map(self.slots.get, m._needs)))
         return self._cache[key]
 
-def _no_accumulate(learn): pass
+_no_accumulate = id  # a follower's accumulate: the cheapest call of one argument that does nothing (a builtin)
 
 # %% ../nbs/03_metrics.ipynb #f88a1424
 class MultilabelMetric(Metric):

@@ -6,6 +6,7 @@ Docs: https://fastai-multilabel.github.io/fastai_multilabel/streaming.html.md"""
 
 # %% ../nbs/02_streaming.ipynb #eb7bf56e
 from __future__ import annotations
+import math
 import torch
 from torch import Tensor
 from torchmetrics import Metric
@@ -113,22 +114,24 @@ class MultilabelStats(MultilabelStream):
     "Per-label counts at several thresholds and means of per-sample scores, all from one pass over each batch."
     def __init__(self,
         threshs=(0.5,), # Thresholds whose predicted masks are computed: floats or per-label tensors
-        counts=None, # Indices of `threshs` that keep per-label counts; all if None
-        scores=(), # Per-sample scores `(source, fn)`: source ('t', i) is the mask at `threshs[i]`, ('k', k) the top-k mask; `fn(mask, tmask)` gives one score per sample
+        counts=None, # Indices of `threshs` that keep per-label counts, in the order `compute` returns them; all if None
+        scores=(), # Per-sample scores `(source, fn)`: source ('t', i) is the mask at `threshs[i]`, ('k', k) the top-k set; `fn(tp, pp, pos, n_labels)` scores each sample from its `sample_counts`
         sigmoid:bool=True, # `preds` are logits (True) or probabilities (False)
         **kwargs # Passed to torchmetrics' `Metric`
     ):
         super().__init__(None, sigmoid, **kwargs)
         self.threshs,self._cuts = [],[]
         for t in threshs: self.threshs.append(check_thresh(t)); self._cuts.append(_cut(self.threshs[-1], sigmoid))
-        self.counts = list(range(len(self.threshs))) if counts is None else sorted(counts)
+        self.counts = list(range(len(self.threshs))) if counts is None else list(counts)
         self.scores = [(tuple(src), fn) for src,fn in scores]
         for src,_ in self.scores:
             if src[0] == 'k': check_k(src[1])
             elif src[0] != 't' or not 0 <= src[1] < len(self.threshs):
                 raise ValueError(f"Expected a score source ('t', index of `threshs`) or ('k', k), but got {src!r}")
         self._ks = sorted({src[1] for src,_ in self.scores if src[0] == 'k'})
+        self._sources = {src for src,_ in self.scores}
         self.add_state('pos', torch.zeros((), dtype=torch.long), dist_reduce_fx='sum')
+        self.add_state('n_nonzero', torch.zeros((), dtype=torch.long), dist_reduce_fx='sum')  # for the 0/1 check
         for i in self.counts: self.add_state(f'counts{i}', torch.zeros((), dtype=torch.long), dist_reduce_fx='sum')
         for j in range(len(self.scores)):
             self.add_state(f'total{j}', torch.zeros((), dtype=torch.float64), dist_reduce_fx='sum')
@@ -139,28 +142,39 @@ class MultilabelStats(MultilabelStream):
         if thresh is self.threshs[i]: return
         self.threshs[i] = check_thresh(thresh); self._cuts[i] = _cut(self.threshs[i], self.sigmoid)
 
-    def _update(self, preds, tmask):
-        pos = tmask.sum(0, dtype=torch.int32)
+    def update(self, preds:Tensor, targs:Tensor):
+        "Add the batch `preds` (N, n_labels) scores and `targs` multi-hot targets."
+        check_preds_targs(preds, targs)
+        if preds.dtype in _HALF: preds = preds.float()
+        self.sums.add_(value_sums(preds, targs)); self.n.add_(len(preds))
+        tmask = targ_mask(targs)
+        self.n_nonzero.add_(tmask.sum(dtype=torch.int32))  # int32: half the time of the default int64 sum of a bool mask
+        # per-label positives: a float sum where targets are floats (several times cheaper than counting a bool mask
+        # over few labels); other values than 0/1 are reported by the value checks
+        pos = targs.sum(0) if targs.dtype == torch.float32 else tmask.sum(0, dtype=torch.int32)
         if self.pos.ndim == 0:  # first batch: the states take their (n_labels,) and (2, n_labels) shapes
-            self.pos = torch.zeros_like(pos, dtype=torch.long)
+            self.pos = torch.zeros(pos.shape, dtype=torch.long, device=pos.device)
             for i in self.counts: setattr(self, f'counts{i}', torch.zeros(2, len(pos), dtype=torch.long, device=pos.device))
-        self.pos.add_(pos)
-        masks = {}
+        self.pos.add_(pos.long() if pos.is_floating_point() else pos)
+        if not self.scores and not self.counts: return
+        s_pos,per_sample,L = tmask.sum(1, dtype=torch.int32) if self.scores else None,{},preds.shape[1]
         for i,cut in enumerate(self._cuts):
-            if i not in self.counts and ('t', i) not in (s for s,_ in self.scores): continue
+            if i not in self.counts and ('t', i) not in self._sources: continue
             if type(cut) is not float and cut.device != preds.device: cut = self._cuts[i] = cut.to(preds.device)
-            m = masks['t', i] = self.predict(preds, cut)
+            m = self.predict(preds, cut)
+            tp = m & tmask
             if i in self.counts:
                 c = getattr(self, f'counts{i}')
-                c[0].add_((m & tmask).sum(0, dtype=torch.int32)); c[1].add_(m.sum(0, dtype=torch.int32))
-        for k in self._ks: masks['k', k] = topk_mask(preds, k)
+                c[0].add_(tp.sum(0, dtype=torch.int32)); c[1].add_(m.sum(0, dtype=torch.int32))
+            if ('t', i) in self._sources: per_sample['t', i] = tp.sum(1, dtype=torch.int32),m.sum(1, dtype=torch.int32)
+        for k in self._ks: per_sample['k', k] = topk_hits(preds, tmask, k),k
         for j,(src,fn) in enumerate(self.scores):
-            s = fn(masks[src], tmask)
+            s = fn(*per_sample[src], s_pos, L)
             ok = ~s.isnan()
             getattr(self, f'total{j}').add_(torch.where(ok, s, 0.).sum()); getattr(self, f'n_scored{j}').add_(ok.sum())
 
     def compute(self):
-        self.check_values(self.pos.sum())
+        self.check_values(self.n_nonzero)
         counts = [split_counts(torch.stack([getattr(self, f'counts{i}')[0], getattr(self, f'counts{i}')[1], self.pos]), self.n)
                   for i in self.counts]
         return {'counts': [torch.stack(c) for c in counts],
@@ -174,15 +188,22 @@ class ThresholdHistogram(MultilabelStream):
         self.n_bins = check_n_bins(n_bins)
         self.add_state('hist', torch.zeros((), dtype=torch.long), dist_reduce_fx='sum')
 
-    def _update(self, preds, tmask):
-        codes = hist_codes(preds.sigmoid() if self.sigmoid else preds, tmask, self.n_bins)
-        if self.hist.ndim == 0: self.hist = torch.zeros(preds.shape[1] * (self.n_bins+1) * 2, dtype=torch.long, device=preds.device)
-        self.hist.index_add_(0, codes, torch.ones_like(codes))
+    def update(self, preds:Tensor, targs:Tensor):
+        "Add the batch `preds` (N, n_labels) scores and `targs` multi-hot targets."
+        check_preds_targs(preds, targs)
+        preds,targs = as_plain(preds),as_plain(targs)
+        if preds.dtype in _HALF: preds = preds.float()
+        sums = value_sums(preds, targs)
+        self.sums.add_(sums); self.n.add_(len(preds))
+        finite = preds.device.type == 'cpu' and math.isfinite(sums[2].item())  # on the CPU reading the sum costs nothing
+        codes = hist_codes(preds, targs, self.n_bins, self.sigmoid, finite)
+        if self.hist.ndim == 0: self.hist = torch.zeros(preds.shape[1]*(self.n_bins+1)*2, dtype=torch.int32, device=preds.device)
+        self.hist.index_add_(0, codes, torch.ones(1, dtype=torch.int32, device=codes.device).expand(len(codes)))
 
     def compute(self):
         h = self.hist.view(-1, self.n_bins+1, 2)
         self.check_values(h[..., 1].sum())
-        return h
+        return h.long()
 
 # %% ../nbs/02_streaming.ipynb #030a5fb3
 class BufferedUpdate:

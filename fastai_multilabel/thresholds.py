@@ -143,16 +143,28 @@ def bin_edges(n_bins=1024, dtype=torch.float32, device=None):
     "The `n_bins + 1` edges 0, 1/n_bins, ..., 1 of the threshold grid."
     return torch.linspace(0, 1, n_bins+1, dtype=dtype, device=device)
 
-def hist_codes(probs, tmask, n_bins=1024):
-    "Flat histogram index of each probability: `(label * (n_bins+1) + bin) * 2 + is_positive`, bin i holding ((i-1)/n_bins, i/n_bins]."
+def hist_codes(
+    preds:Tensor, # Scores (N, n_labels): probabilities, or logits with `sigmoid=True`
+    targs:Tensor, # Targets (N, n_labels): 0/1 floats or a boolean mask
+    n_bins:int=1024, # Bins of the threshold grid
+    sigmoid:bool=False, # Apply a float32 sigmoid first (as fastai's `decodes`)
+    finite:bool=False, # `preds` are known to hold no NaN (skips one pass)
+)->Tensor:
+    "Flat histogram index `(label * (n_bins+1) + bin) * 2 + is_positive` of each score, label by label; bin i holds ((i-1)/n_bins, i/n_bins]."
+    L,stride = preds.shape[1],2*(n_bins+1)
+    p = preds.T.contiguous()                          # label by label: each label's counts are updated together
+    if p.data_ptr() == preds.data_ptr(): p = p.clone()  # the ops below work in place
+    if sigmoid: p = p.sigmoid_()
+    if not finite: p = p.nan_to_num_(0., 1., 0.)      # NaN: bin 0 here, reported by the value checks
     if n_bins & (n_bins-1) == 0:  # a power of two: p * n_bins is exact in floating point, so its ceiling is the bin
-        b = (probs * n_bins).nan_to_num_(0.).ceil_().clamp_(0, n_bins)  # NaN: bin 0 here, reported by the value checks
-    else: b = torch.bucketize(probs, bin_edges(n_bins, probs.dtype, probs.device)).to(probs.dtype)
-    L,stride = probs.shape[1],2*(n_bins+1)
-    if L*stride < 2**24:  # exact in float32: one fused pass, cast once
-        offs = torch.arange(L, device=probs.device, dtype=probs.dtype) * stride
-        return b.mul_(2).add_(offs).add_(tmask).long().view(-1)
-    return (b.long()*2 + torch.arange(L, device=probs.device)*stride + tmask).view(-1)
+        b = p.mul_(n_bins).ceil_()
+        if not sigmoid: b = b.clamp_(0, n_bins)
+    else: b = torch.bucketize(p, bin_edges(n_bins, p.dtype, p.device)).to(p.dtype)
+    t = targs.T if targs.dtype == p.dtype else targs.T.to(p.dtype)
+    if L*stride < 2**24:  # exact in float32: a few in-place passes, cast once to int32
+        offs = torch.arange(L, device=p.device, dtype=p.dtype)[:, None] * stride
+        return b.mul_(2).add_(t).add_(offs).clamp_(0, L*stride-1).to(torch.int32).view(-1)  # clamp: targets not 0/1 stay in range
+    return (b.long()*2 + torch.arange(L, device=p.device)[:, None]*stride + t.long()).clamp_(0, L*stride-1).view(-1)
 
 def best_thresholds_binned(hist, beta=1., per_label=True, metric='fbeta', average='micro', zero_division=0.):
     "Best grid thresholds and their scores from a `(n_labels, n_bins+1, 2)` histogram of [negatives, positives]."
