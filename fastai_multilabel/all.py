@@ -1,11 +1,27 @@
-"Every public name of fastai_multilabel: `from fastai_multilabel.all import *`."
-from .core import *
-from .functional import *
-from .thresholds import *
-from .streaming import *
-from .losses import *
-from .metrics import *
-from .callback.threshold import *
-from .report import *
-from .data import *
-from .demo import *
+"""The public names of fastai_multilabel: `from fastai_multilabel.all import *`.
+
+User-facing metrics, losses, callbacks, one-shot scores, reports and the building blocks for plain PyTorch loops. Everything
+else (input checks, naming helpers, bit tricks, the demo) stays importable from its module."""
+from .core import AVERAGES, CRITERIA
+from .functional import (multilabel_fbeta_score, multilabel_precision, multilabel_recall, multilabel_accuracy,
+                         multilabel_subset_accuracy, multilabel_topk_accuracy, multilabel_precision_at_k, multilabel_recall_at_k,
+                         label_counts, score_from_counts, topk_mask)
+from .thresholds import best_thresholds, best_thresholds_binned, binned_error_bound
+from .streaming import LabelCounts, SampleAverage, MultilabelStats, ThresholdHistogram
+from .losses import MultiLabelBCELoss
+from .metrics import (ThresholdAccuracy, SubsetAccuracy, FScore, TopKAccuracy, PrecisionAtK, RecallAtK, PerLabelRecall,
+                      PerLabelPrecision, PerLabelFScore, default_metrics, check_metric_names)
+from .callback.threshold import ThresholdSearch  # also patches `Learner.tune_thresholds`
+from .report import report_from_preds, label_report, plot_threshold_curves, plot_pr_curves
+from .data import load_debtags, debtags_info, debtags_dls
+
+__all__ = ['AVERAGES', 'CRITERIA',
+           'multilabel_fbeta_score', 'multilabel_precision', 'multilabel_recall', 'multilabel_accuracy', 'multilabel_subset_accuracy',
+           'multilabel_topk_accuracy', 'multilabel_precision_at_k', 'multilabel_recall_at_k', 'label_counts', 'score_from_counts', 'topk_mask',
+           'best_thresholds', 'best_thresholds_binned', 'binned_error_bound',
+           'LabelCounts', 'SampleAverage', 'MultilabelStats', 'ThresholdHistogram',
+           'MultiLabelBCELoss',
+           'ThresholdAccuracy', 'SubsetAccuracy', 'FScore', 'TopKAccuracy', 'PrecisionAtK', 'RecallAtK', 'PerLabelRecall',
+           'PerLabelPrecision', 'PerLabelFScore', 'default_metrics', 'check_metric_names',
+           'ThresholdSearch', 'report_from_preds', 'label_report', 'plot_threshold_curves', 'plot_pr_curves',
+           'load_debtags', 'debtags_info', 'debtags_dls']

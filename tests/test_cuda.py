@@ -1,0 +1,45 @@
+"On CUDA (skipped without a GPU): no host/device synchronization per batch, and the values of the CPU."
+from types import SimpleNamespace
+import pytest, torch
+from fastai_multilabel.all import *
+from helpers import feed_all, rand_data
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
+
+def _metrics(): return [*default_metrics(list('abcdefgh')), TopKAccuracy(2), FScore(average='samples'), RecallAtK(3),
+                        SubsetAccuracy(torch.linspace(.2, .8, 8)), ThresholdAccuracy('tuned')]
+
+def test_metrics_no_sync_per_batch_and_cpu_values():
+    preds, targs = rand_data(n=3000, n_labels=8)
+    lf = SimpleNamespace(thresh=torch.full((8,), .4))
+    ms = _metrics()
+    for m in ms: m.reset()
+    p, t = preds.cuda(), targs.cuda()
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode('error')
+    try:
+        for i in range(0, 3000, 64):
+            b = SimpleNamespace(pred=p[i:i+64], yb=(t[i:i+64],), metrics=ms, loss_func=lf)
+            for m in ms: m.accumulate(b)
+    finally: torch.cuda.set_sync_debug_mode('default')
+    got = [m.value for m in ms]
+    assert got == pytest.approx(feed_all(_metrics(), preds, targs, 64, loss_func=lf))
+
+@pytest.mark.parametrize('n_bins', [None, 1024, 200])
+def test_threshold_search_no_sync_per_batch(n_bins):
+    preds, targs = rand_data(n=2000, n_labels=8)
+    res = {}
+    for dev in ('cpu', 'cuda'):
+        cb = ThresholdSearch(per_label=True, n_bins=n_bins)
+        cb.learn = SimpleNamespace(training=False, loss_func=MultiLabelBCELoss(), epoch=0, yb=(), pred=None)
+        cb.active = True; cb.before_validate()
+        p, t = preds.to(dev), targs.to(dev)
+        if dev == 'cuda': torch.cuda.synchronize(); torch.cuda.set_sync_debug_mode('error')
+        try:
+            for i in range(0, 2000, 64):
+                cb.learn.pred, cb.learn.yb = p[i:i+64], (t[i:i+64],)
+                cb.after_batch()
+        finally: torch.cuda.set_sync_debug_mode('default')
+        cb.after_validate()
+        res[dev] = cb.label_thresh.cpu(), cb.score
+    assert torch.equal(res['cpu'][0], res['cuda'][0]) and res['cpu'][1] == pytest.approx(res['cuda'][1])

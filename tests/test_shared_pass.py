@@ -1,0 +1,111 @@
+"The shared, buffered pass: one computation per distinct need, exact whatever the chunk, errors at the batch, no leaks."
+import math, pickle, pytest, torch
+import numpy as np
+from types import SimpleNamespace
+from sklearn.metrics import f1_score, fbeta_score, recall_score, precision_score
+import fastai_multilabel.metrics as M
+from fastai_multilabel.all import *
+from helpers import feed, feed_all, rand_data, make_learn, record
+
+VOCAB = ['cat', 'dog', 'bird', 'fish', 'rare']
+
+def test_recommended_set_shares_one_count_and_one_topk():
+    ms = [*default_metrics(VOCAB), TopKAccuracy(2), FScore(beta=2), PrecisionAtK(2), SubsetAccuracy(0.3)]
+    learn = make_learn(ms)
+    learn.fit(1, 0.1)
+    p = ms[0]._pass
+    assert all(m._pass is p for m in ms) and len(p.members) == len(ms)
+    assert len(p.stats.threshs) == 2 and p.stats.counts == [0] and p.stats._ks == [2]  # 0.5 counted once; 0.3 only for subset
+    rec, (probs, targs) = record(learn), learn.get_preds()
+    t = targs.numpy()
+    assert rec['f1_macro_t0.5'] == pytest.approx(f1_score(t, probs > .5, average='macro', zero_division=0))
+    assert rec['f2_macro_t0.5'] == pytest.approx(fbeta_score(t, probs > .5, beta=2, average='macro', zero_division=0))
+    assert rec['subset_accuracy_t0.3'] == pytest.approx(((probs > .3) == targs.bool()).all(1).double().mean().item())
+    for i, l in enumerate(VOCAB): assert rec[f'f1_{l}_t0.5'] == pytest.approx(f1_score(t[:, i], probs[:, i] > .5, zero_division=0))
+
+@pytest.mark.parametrize('chunk', [1, 100, 1000, 2**18])
+def test_any_chunk_gives_the_same_values(monkeypatch, chunk):
+    monkeypatch.setattr(M, 'CHUNK', chunk)
+    preds, targs = rand_data(n=301)
+    ms = [FScore(average='macro'), FScore(average='samples'), ThresholdAccuracy(0.3), TopKAccuracy(2), RecallAtK(3), *PerLabelRecall(list('abcdef'))]
+    got = feed_all(ms, preds, targs, bs=32)
+    probs, t = preds.sigmoid(), targs.numpy()
+    exp = [f1_score(t, probs > .5, average='macro', zero_division=0), f1_score(t, probs > .5, average='samples', zero_division=0),
+           ((probs > .3) == targs.bool()).double().mean().item(), multilabel_topk_accuracy(probs, targs, 2).item(),
+           multilabel_recall_at_k(probs, targs, 3).item(), *recall_score(t, probs > .5, average=None, zero_division=0)]
+    assert got == pytest.approx(exp)
+
+def test_memory_is_bounded_by_the_chunk(monkeypatch):
+    monkeypatch.setattr(M, 'CHUNK', 1000)
+    m = FScore(); m.reset()
+    g = torch.Generator().manual_seed(0)
+    for _ in range(200):
+        m.accumulate(SimpleNamespace(pred=torch.randn(16, 6, generator=g), yb=((torch.rand(16, 6, generator=g) < .3).float(),)))
+        assert m._pass._n < 1000 + 16 * 6  # kept scores never exceed a chunk and a batch
+    state = sum(t.numel() for t in m._pass.stats.metric_state.values())
+    assert m._pass.stats.n.item() + m._pass._n // 6 == 3200 and state < 50   # O(labels), whatever the number of samples
+
+def test_shape_errors_raise_at_the_batch_that_caused_them():
+    preds, targs = rand_data(n=100)
+    m = FScore(); m.reset()
+    b = lambda p, t: SimpleNamespace(pred=p, yb=(t,))
+    m.accumulate(b(preds[:10], targs[:10]))
+    with pytest.raises(ValueError, match=r"Expected `targs` to have the shape of `preds` \(10, 6\), but got \(10, 5\)"):
+        m.accumulate(b(preds[10:20], targs[10:20, :5]))
+    with pytest.raises(ValueError, match=r"Expected every batch of `preds` to have the 6 labels of the first, but got shape \(10, 5\)"):
+        m.accumulate(b(preds[10:20, :5], targs[10:20, :5]))
+
+def test_training_batches_are_kept_without_their_graph():
+    m = FScore(); m.reset()
+    w = torch.ones(6, requires_grad=True)
+    preds, targs = rand_data(n=20)
+    m.accumulate(SimpleNamespace(pred=preds * w, yb=(targs,)))
+    assert not m._pass._buf[0][0].requires_grad
+    assert m.value == pytest.approx(f1_score(targs.numpy(), preds.sigmoid() > .5, average='macro', zero_division=0))
+
+def test_two_learners_never_share_state():
+    ms_a, ms_b = [*default_metrics(), TopKAccuracy(2)], [*default_metrics(), TopKAccuracy(2)]
+    la, lb = make_learn(ms_a), make_learn(ms_b, n=500)
+    shared = FScore(average='micro', name='shared')
+    la.metrics = [*ms_a, shared]; lb.metrics = [*ms_b, shared]
+    for learn in (la, lb, la):
+        learn.fit(1, 0.1)
+        rec, (probs, targs) = record(learn), learn.get_preds()
+        assert rec['f1_macro_t0.5'] == pytest.approx(f1_score(targs, probs > .5, average='macro', zero_division=0))
+        assert rec['shared'] == pytest.approx(f1_score(targs, probs > .5, average='micro', zero_division=0))
+        assert rec['top2_accuracy'] == pytest.approx(multilabel_topk_accuracy(probs, targs, 2).item())
+
+def test_pickled_mid_epoch_without_the_pass():
+    preds, targs = rand_data(n=64)
+    ms = [*default_metrics(['a', 'b', 'c', 'd', 'e', 'f']), TopKAccuracy(2)]
+    for m in ms: m.reset()
+    b = SimpleNamespace(pred=preds[:32], yb=(targs[:32],), metrics=ms)
+    for m in ms: m.accumulate(b)
+    ms2 = pickle.loads(pickle.dumps(ms))
+    assert all(m._pass is None and 'accumulate' not in m.__dict__ for m in ms2)
+    assert feed_all(ms2, preds, targs, 16) == pytest.approx(feed_all(ms, preds, targs, 16))
+
+def test_tuned_thresholds_changing_between_batches():
+    "Batches kept before `loss_func.thresh` changes are counted at the thresholds they were seen with."
+    preds, targs = rand_data(n=64)
+    lf = SimpleNamespace(thresh=0.5)
+    m = ThresholdAccuracy('tuned'); m.reset()
+    m.accumulate(SimpleNamespace(pred=preds[:32], yb=(targs[:32],), loss_func=lf))
+    lf.thresh = torch.tensor([.2, .3, .4, .5, .6, .7])
+    m.accumulate(SimpleNamespace(pred=preds[32:], yb=(targs[32:],), loss_func=lf))
+    probs, t = preds.sigmoid(), targs.bool()
+    exp = torch.cat([(probs[:32] > .5) == t[:32], (probs[32:] > lf.thresh) == t[32:]]).double().mean().item()
+    assert m.value == pytest.approx(exp)
+
+def test_metric_called_on_tensors():
+    preds, targs = rand_data(n=101)
+    probs, t = preds.sigmoid(), targs.numpy()
+    for avg in AVERAGES:
+        assert FScore(average=avg)(preds, targs) == pytest.approx(f1_score(t, probs > .5, average=avg, zero_division=0))
+    assert PerLabelPrecision(list('abcdef'))[2](preds, targs) == pytest.approx(precision_score(t, probs > .5, average=None, zero_division=0)[2])
+    m = FScore(); m.reset(); feed(m, preds[:50], targs[:50])
+    before = m.value
+    FScore()(preds, targs); m(preds, targs)
+    assert m.value == before                                    # the running state is left alone
+    with pytest.warns(UserWarning, match=r"`preds` all lie in \[0, 1\]"): FScore()(probs, targs)
+    with pytest.raises(ValueError, match="thresh='tuned' reads it from a learner"): FScore(thresh='tuned')(preds, targs)
