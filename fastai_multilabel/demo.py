@@ -14,8 +14,8 @@ from torch import nn
 from fastai.learner import Learner
 from fastai.callback.progress import ProgressCallback  # registers the progress bar and table outside notebooks
 from fastai.callback.schedule import fit_one_cycle     # patches Learner.fit_one_cycle
-from .core import check_beta, predict_mask
-from .functional import label_counts, split_counts, score_from_counts, topk_scores, precision_at_k_scores
+from .core import check_beta
+from .functional import multilabel_fbeta_score, multilabel_topk_accuracy, multilabel_precision_at_k
 from .thresholds import best_thresholds
 from .losses import MultiLabelBCELoss
 from .metrics import default_metrics, TopKAccuracy
@@ -38,12 +38,10 @@ class BagOfTokens(nn.Module):
 # %% ../nbs/90_demo.ipynb #0b431690
 def _scores(probs, targs, thresh):
     "Macro and micro F1 at `thresh`, top-2 accuracy (hamming) and precision at 2 of `probs`."
-    tmask = targs.bool()
-    tp,fp,fn,_ = split_counts(label_counts(predict_mask(probs, thresh, sigmoid=False), tmask), len(probs))
-    return dict(f1_macro=score_from_counts('fbeta', tp, fp, fn, average='macro').item(),
-                f1_micro=score_from_counts('fbeta', tp, fp, fn, average='micro').item(),
-                top2_accuracy=topk_scores(probs, tmask, 2).mean().item(),
-                precision_at2=precision_at_k_scores(probs, tmask, 2).mean().item())
+    return dict(f1_macro=multilabel_fbeta_score(probs, targs, thresh=thresh, average='macro').item(),
+                f1_micro=multilabel_fbeta_score(probs, targs, thresh=thresh, average='micro').item(),
+                top2_accuracy=multilabel_topk_accuracy(probs, targs, 2).item(),
+                precision_at2=multilabel_precision_at_k(probs, targs, 2).item())
 
 def _other_thresh(probs, targs, per_label, beta):
     "Thresholds of the other kind than `per_label`, tuned on validation predictions."

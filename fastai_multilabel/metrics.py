@@ -17,13 +17,11 @@ from .streaming import *
 from .names import *
 
 # %% auto #0
-__all__ = ['CHUNK', 'MultilabelMetric', 'ThresholdAccuracy', 'SubsetAccuracy', 'FScore', 'TopKAccuracy', 'PrecisionAtK',
-           'RecallAtK', 'PerLabelMetrics', 'PerLabelRecall', 'PerLabelPrecision', 'PerLabelFScore', 'default_metrics',
+__all__ = ['MultilabelMetric', 'ThresholdAccuracy', 'SubsetAccuracy', 'FScore', 'TopKAccuracy', 'PrecisionAtK', 'RecallAtK',
+           'PerLabelMetrics', 'PerLabelRecall', 'PerLabelPrecision', 'PerLabelFScore', 'default_metrics',
            'check_metric_names']
 
 # %% ../nbs/03_metrics.ipynb #751d370b
-CHUNK = 2**18  # scores kept before the shared statistics are updated
-
 def _check_tuned(thresh):
     if isinstance(thresh, str) and thresh != 'tuned':
         raise ValueError(f"Expected `thresh` to be a float, a per-label tensor or 'tuned', but got {thresh!r}")

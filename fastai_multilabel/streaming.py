@@ -15,7 +15,7 @@ from .functional import *
 from .thresholds import *
 
 # %% auto #0
-__all__ = ['MultilabelStream', 'LabelCounts', 'SampleAverage', 'MultilabelStats', 'ThresholdHistogram', 'BufferedUpdate']
+__all__ = ['CHUNK', 'MultilabelStream', 'LabelCounts', 'SampleAverage', 'MultilabelStats', 'ThresholdHistogram', 'BufferedUpdate']
 
 # %% ../nbs/02_streaming.ipynb #9837e688
 _HALF = (torch.float16, torch.bfloat16)
@@ -206,9 +206,11 @@ class ThresholdHistogram(MultilabelStream):
         return h.long()
 
 # %% ../nbs/02_streaming.ipynb #030a5fb3
+CHUNK = 2**18  # scores kept before a buffered update
+
 class BufferedUpdate:
-    "Update `stream` with batches concatenated up to `chunk` scores; call `flush()` before `stream.compute()`."
-    def __init__(self, stream:MultilabelStream, chunk:int=2**16): self.stream,self.chunk,self._buf,self._n = stream,chunk,[],0
+    "Update `stream` with batches concatenated up to `chunk` scores (`CHUNK` if None); call `flush()` before `stream.compute()`."
+    def __init__(self, stream:MultilabelStream, chunk:int|None=None): self.stream,self.chunk,self._buf,self._n = stream,chunk or CHUNK,[],0
     def update(self, preds, targs):
         self._buf.append((preds, targs)); self._n += preds.numel()
         if self._n >= self.chunk: self.flush()
@@ -216,4 +218,4 @@ class BufferedUpdate:
         if not self._buf: return
         ps,ts = zip(*self._buf)
         self._buf,self._n = [],0
-        self.stream.update(torch.cat(ps), torch.cat(ts))
+        self.stream.update(ps[0] if len(ps) == 1 else torch.cat(ps), ts[0] if len(ts) == 1 else torch.cat(ts))
