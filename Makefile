@@ -39,14 +39,17 @@ nbtest: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
 
+# One table of the speed targets (ratios against contenders measured in the same run, 1 and 2 threads); the detailed
+# reports: benchmarks/metrics.py and benchmarks/thresholds.py.
 bench: $(STAMP)
-	$(BIN)/python benchmarks/metrics.py
-	$(BIN)/python benchmarks/thresholds.py
+	$(BIN)/python benchmarks/bench.py
 
-# The docs site, offline (Quarto, which nbdev_docs needs, cannot be installed here): mkdocs-material + mkdocs-jupyter
-# execute and render nbs/ into _site/. Open _site/index.html, or `$(BIN)/mkdocs serve`.
+# The docs site, offline (Quarto, which nbdev_docs needs, cannot be installed here): scripts/build_docs.py does nbdev's
+# notebook processing (nbs/ -> _proc/: show_doc tables, hidden cells tagged), then mkdocs-material + mkdocs-jupyter execute
+# and render _proc/ into _site/. Open _site/index.html, or `$(BIN)/mkdocs serve` after the first step.
 docs: $(STAMP)
 	rm -rf _site
+	$(BIN)/python scripts/build_docs.py
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build -q 2>&1 | { grep -v 'IPKernelApp' || true; }
 
 # The docs test drives Debian's Chromium with playwright (no browser download).
