@@ -12,14 +12,18 @@ import torch
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['AVERAGES', 'CRITERIA', 'as_plain', 'check_choice', 'check_preds_targs', 'targ_mask', 'value_sums', 'check_value_sums',
-           'check_values', 'check_thresh', 'logit_thresh', 'predict_mask', 'check_k', 'check_beta', 'check_n_bins',
-           'check_zero_division', 'check_labels']
+__all__ = ['AVERAGES', 'CRITERIA', 'as_plain', 'as_float32', 'check_choice', 'check_preds_targs', 'targ_mask', 'value_sums',
+           'check_value_sums', 'check_values', 'check_thresh', 'logit_thresh', 'predict_mask', 'check_k', 'check_beta',
+           'check_n_bins', 'check_zero_division', 'check_labels']
 
 # %% ../nbs/00_core.ipynb #e9c6db9d
 def as_plain(x):
     "Return tensor `x` as a plain `torch.Tensor` (no copy), anything else unchanged."
     return x if type(x) is Tensor or not isinstance(x, Tensor) else x.as_subclass(Tensor)
+
+def as_float32(x):
+    "`x` in float32 if it is a float16 or bfloat16 tensor (float32 holds each of their values exactly), else unchanged."
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
 
 # %% ../nbs/00_core.ipynb #f6d02509
 AVERAGES = ('micro', 'macro', 'weighted', 'samples')
@@ -54,8 +58,8 @@ def targ_mask(targs):
 
 def value_sums(preds, targs):
     "`[sum of targs, sum of targs**2, sum of preds]`, computed on the device without a host sync."
-    t = (targs if targs.is_floating_point() else targs.float()).reshape(-1)
-    sp = preds.sum()
+    t = (targs if targs.dtype in (torch.float32, torch.float64) else targs.float()).reshape(-1)
+    sp = as_float32(preds).sum()  # half precision overflows at 65,504 (float16): sum in float32
     return torch.stack([t.sum(), torch.dot(t, t), sp if sp.dtype == t.dtype else sp.to(t.dtype)])
 
 def check_value_sums(sums, n_pos):

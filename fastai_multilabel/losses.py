@@ -34,8 +34,17 @@ class MultiLabelBCELoss(BCEWithLogitsLossFlat):
     @thresh.setter
     def thresh(self, v): self._thresh = check_thresh(v)
 
+    def __call__(self, inp, targ, **kwargs):
+        "The loss, in float32 when the model outputs half precision (as fastai's `MixedPrecision` does)."
+        return super().__call__(as_float32(inp), targ, **kwargs)
+
+    def activation(self, x:Tensor) -> Tensor:
+        "Sigmoid in float32: half-precision outputs give the probabilities of float32 ones."
+        return torch.sigmoid(as_float32(x))
+
     def decodes(self, x:Tensor) -> Tensor:
         "Labels predicted from probabilities `x` (..., n_labels)."
+        x = as_float32(x)
         if self.k is not None: return topk_mask(x, self.k)
         t = self.thresh
         if isinstance(t, Tensor):

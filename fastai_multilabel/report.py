@@ -42,6 +42,7 @@ def report_from_preds(
 )->pd.DataFrame:
     "One row per label plus micro, macro and weighted rows: counts, scores at `thresh`, best threshold, AP and ROC AUC."
     check_preds_targs(probs, targs); check_values(probs, targs); beta = check_beta(beta)
+    probs = as_float32(probs)
     L = probs.shape[1]
     labels = check_labels(labels, L) if labels is not None else [f'label{i}' for i in range(L)]
     thresh = check_thresh(thresh, L)
@@ -103,6 +104,7 @@ def plot_threshold_curves(
 )->Figure:
     "F-beta against the threshold, per label or global, with the current and the best thresholds marked."
     check_preds_targs(probs, targs); beta = check_beta(beta)
+    probs = as_float32(probs)
     L = probs.shape[1]
     labels = check_labels(labels, L) if labels is not None else [f'label{i}' for i in range(L)]
     tmask = targ_mask(targs)
@@ -134,6 +136,7 @@ def plot_pr_curves(
 )->Figure:
     "Precision against recall per label, with the operating point at `thresh`."
     check_preds_targs(probs, targs)
+    probs = as_float32(probs)
     L = probs.shape[1]
     labels = check_labels(labels, L) if labels is not None else [f'label{i}' for i in range(L)]
     tmask = targ_mask(targs)

@@ -18,8 +18,6 @@ from .thresholds import *
 __all__ = ['CHUNK', 'MultilabelStream', 'LabelCounts', 'SampleAverage', 'MultilabelStats', 'ThresholdHistogram', 'BufferedUpdate']
 
 # %% ../nbs/02_streaming.ipynb #9837e688
-_HALF = (torch.float16, torch.bfloat16)
-
 def _cut(thresh, sigmoid):
     "What `preds` are compared with: the logit of checked `thresh` if `sigmoid`, else `thresh` itself."
     return logit_thresh(thresh) if sigmoid else thresh
@@ -61,7 +59,7 @@ class MultilabelStream(Metric):
     def update(self, preds:Tensor, targs:Tensor):
         "Add the batch `preds` (N, n_labels) scores and `targs` multi-hot targets."
         check_preds_targs(preds, targs)
-        if preds.dtype in _HALF: preds = preds.float()  # float32 holds every half value: same decisions, no overflow in the sums
+        preds = as_float32(preds)  # float32 holds every half value: the decisions of float32 inputs, no overflow in the sums
         self.sums.add_(value_sums(preds, targs))  # in place: rebinding a state goes through nn.Module.__setattr__ (~1.6 µs)
         self.n.add_(len(preds))
         self._update(preds, targs if targs.dtype == torch.bool else targs.bool())
@@ -145,7 +143,7 @@ class MultilabelStats(MultilabelStream):
     def update(self, preds:Tensor, targs:Tensor):
         "Add the batch `preds` (N, n_labels) scores and `targs` multi-hot targets."
         check_preds_targs(preds, targs)
-        if preds.dtype in _HALF: preds = preds.float()
+        preds = as_float32(preds)
         self.sums.add_(value_sums(preds, targs)); self.n.add_(len(preds))
         tmask = targ_mask(targs)
         self.n_nonzero.add_(tmask.sum(dtype=torch.int32))  # int32: half the time of the default int64 sum of a bool mask
@@ -192,7 +190,7 @@ class ThresholdHistogram(MultilabelStream):
         "Add the batch `preds` (N, n_labels) scores and `targs` multi-hot targets."
         check_preds_targs(preds, targs)
         preds,targs = as_plain(preds),as_plain(targs)
-        if preds.dtype in _HALF: preds = preds.float()
+        preds = as_float32(preds)
         sums = value_sums(preds, targs)
         self.sums.add_(sums); self.n.add_(len(preds))
         finite = preds.device.type == 'cpu' and math.isfinite(sums[2].item())  # on the CPU reading the sum costs nothing

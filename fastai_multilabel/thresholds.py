@@ -104,7 +104,7 @@ def best_thresholds(
     targs:Tensor, # Multi-hot targets (N, n_labels)
     beta:float=1., # F-beta's beta
     per_label:bool=True, # One threshold per label (True) or one for all (False)
-    sigmoid:bool=False, # Apply a sigmoid to `preds` first (in their dtype, as fastai's `decodes` does)
+    sigmoid:bool=False, # Apply a sigmoid to `preds` first (in float32)
     metric:str='fbeta', # 'fbeta' or 'accuracy'
     average:str='micro', # With `per_label=False`: maximize 'micro' or 'macro' F-beta
     min_pos:int=0, # Labels with fewer positives use the global (micro) threshold
@@ -115,7 +115,8 @@ def best_thresholds(
     check_choice(average, ('micro', 'macro'), 'average'); check_zero_division(zero_division)
     if len(preds) == 0: raise ValueError("Expected `preds` with at least one sample, but got shape (0, ...)")
     check_values(preds, targs)
-    probs = preds.sigmoid() if sigmoid else preds  # in the predictions' dtype, as fastai's decodes
+    preds = as_float32(preds)  # half precision: the values of float32 inputs holding the same numbers
+    probs = preds.sigmoid() if sigmoid else preds
     if not sigmoid and not (probs.min() >= 0 and probs.max() <= 1):
         raise ValueError(f"Expected probabilities in [0, 1] in `preds` (pass logits with sigmoid=True), but got values from "
                          f"{probs.min().item():g} to {probs.max().item():g}")
