@@ -48,6 +48,7 @@ def check_preds_targs(preds, targs):
         raise ValueError(f"Expected `preds` of shape (N, n_labels), but got shape {_shape(preds)}")
     if preds.shape != targs.shape:
         raise ValueError(f"Expected `targs` to have the shape of `preds` {_shape(preds)}, but got {_shape(targs)}")
+    if preds.shape[1] == 0: raise ValueError(f"Expected `preds` with at least one label, but got shape {_shape(preds)}")
     if not preds.is_floating_point():
         raise TypeError(f"Expected `preds` to be float scores (logits or probabilities), but got dtype {preds.dtype}")
 
@@ -58,7 +59,9 @@ def targ_mask(targs):
 
 def value_sums(preds, targs):
     "`[sum of targs, sum of targs**2, sum of preds]`, computed on the device without a host sync."
-    t = (targs if targs.dtype in (torch.float32, torch.float64) else targs.float()).reshape(-1)
+    # float32 counts exactly up to 2**24: beyond (a one-shot call on a large set) sum in float64
+    big = targs.numel() > 2**24
+    t = (targs.double() if big and targs.dtype != torch.float64 else targs if targs.dtype in (torch.float32, torch.float64) else targs.float()).reshape(-1)
     sp = as_float32(preds).sum()  # half precision overflows at 65,504 (float16): sum in float32
     return torch.stack([t.sum(), torch.dot(t, t), sp if sp.dtype == t.dtype else sp.to(t.dtype)])
 
@@ -80,6 +83,7 @@ def check_thresh(thresh, n_labels=None, argname='thresh'):
     "Return `thresh` as a float or a float tensor of `n_labels` values in [0, 1], or raise naming `argname`."
     if isinstance(thresh, (Sequence, Tensor)) and not isinstance(thresh, str) or type(thresh).__module__ == 'numpy':
         t = torch.as_tensor(thresh, dtype=torch.float32).flatten()
+        if t.numel() == 0: raise ValueError(f"Expected `{argname}` to be a float in [0, 1] or one value per label, but got an empty {type(thresh).__name__}")
         if t.numel() == 1: thresh = t.item()
         else:
             if n_labels is not None and t.numel() != n_labels:

@@ -14,8 +14,8 @@ from .core import *
 # %% auto #0
 __all__ = ['label_counts', 'split_counts', 'safe_div', 'nan_average', 'score_from_counts', 'accuracy_from_counts', 'counts_score',
            'sample_counts', 'set_scores_from_counts', 'set_scores', 'subset_scores', 'sample_scores_from_counts',
-           'sample_scores', 'topk_mask', 'topk_scores', 'precision_at_k_scores', 'recall_at_k_scores', 'top_values',
-           'topk_hits', 'multilabel_fbeta_score', 'multilabel_precision', 'multilabel_recall', 'multilabel_accuracy',
+           'sample_scores', 'topk_mask', 'topk_scores', 'precision_at_k_scores', 'recall_at_k_scores',
+           'multilabel_fbeta_score', 'multilabel_precision', 'multilabel_recall', 'multilabel_accuracy',
            'multilabel_subset_accuracy', 'multilabel_topk_accuracy', 'multilabel_precision_at_k',
            'multilabel_recall_at_k']
 
@@ -45,6 +45,7 @@ def nan_average(scores, weights=None):
     "Mean of `scores` weighted by `weights`, leaving out NaN scores; unweighted if the weights left sum to 0; NaN if none is left."
     keep = ~scores.isnan()
     w = torch.ones_like(scores) if weights is None else torch.as_tensor(weights, dtype=scores.dtype, device=scores.device)
+    if w.shape != scores.shape: raise ValueError(f"Expected `weights` of the shape of `scores` {tuple(scores.shape)}, but got {tuple(w.shape)}")
     w = torch.where(keep, w, 0.)
     w = torch.where(w.sum() > 0, w, keep.to(w.dtype))  # scikit-learn: all weights 0 -> plain mean
     return torch.where(keep, scores, 0.).mul(w).sum() / w.sum()
@@ -122,7 +123,7 @@ def recall_at_k_scores(preds, tmask, k=1, zero_division=0.):
     return sample_scores('recall', topk_mask(preds, k), tmask, zero_division=zero_division)
 
 # %% ../nbs/01_functional.ipynb #a1f0c009
-def top_values(preds, m):
+def _top_values(preds, m):
     "The `m` largest values of each row of `preds` (N, L), counted with their repeats, largest first: `(N, m)`."
     check_k(m, preds.shape[-1])
     level = [preds.T.contiguous()]  # sorted lists of length 1, one per label; each tensor holds one rank for every sample
@@ -139,12 +140,12 @@ def top_values(preds, m):
         level = merged
     return torch.stack([t[0] for t in level], 1)
 
-def topk_hits(preds, tmask, k):
+def _topk_hits(preds, tmask, k):
     "Per sample, how many true labels `tmask` are among the `k` top-scoring of `preds` (ties: lowest label index), `(N,)` int32."
     check_k(k, preds.shape[-1])
     m = min(k+1, preds.shape[-1])
-    # torch.topk costs ~1 µs a row: fine for long rows, 10x the tournament below 256 labels
-    vals = preds.topk(m, dim=-1).values if preds.shape[-1] >= 256 else top_values(preds, m)
+    # torch.topk costs ~1 µs a row: fine for long rows or large k; 10x the tournament below 256 labels and small k
+    vals = preds.topk(m, dim=-1).values if preds.shape[-1] >= 256 or m > 8 else _top_values(preds, m)
     hits = ((preds >= vals[:, k-1:k]) & tmask).sum(1, dtype=torch.int32)
     if k == preds.shape[-1]: return hits
     straddle = vals[:, k] == vals[:, k-1]  # the (k+1)-th equals the k-th: `>=` would take too many
@@ -156,15 +157,19 @@ def topk_hits(preds, tmask, k):
     return torch.where(straddle, (topk_mask(preds, k) & tmask).sum(1, dtype=torch.int32), hits)
 
 # %% ../nbs/01_functional.ipynb #a1f0c006
-def _masks(preds, targs, thresh=None, sigmoid=False):
+_NO_THRESH = object()  # top-k scores: no threshold
+
+def _masks(preds, targs, thresh=_NO_THRESH, sigmoid=False):
     "Checked `preds` (float32 if half precision), the predicted mask at `thresh` (if given) and the true mask."
-    check_preds_targs(preds, targs); check_values(preds, targs)
+    check_preds_targs(preds, targs)
+    if len(preds) == 0: raise ValueError(f"Expected `preds` with at least one sample, but got shape {tuple(preds.shape)}")
+    check_values(preds, targs)
     preds = as_plain(preds); targs = as_plain(targs)
-    if preds.dtype in (torch.float16, torch.bfloat16): preds = preds.float()
+    preds = as_float32(preds)
     if not sigmoid and len(preds) and not (preds.min() >= 0 and preds.max() <= 1):
         raise ValueError(f"Expected probabilities in [0, 1] in `preds` (pass logits with sigmoid=True), but got values from "
                          f"{preds.min().item():g} to {preds.max().item():g}")
-    pmask = None if thresh is None else predict_mask(preds, check_thresh(thresh, preds.shape[1]), sigmoid)
+    pmask = None if thresh is _NO_THRESH else predict_mask(preds, check_thresh(thresh, preds.shape[1]), sigmoid)
     return preds,pmask,targ_mask(targs)
 
 def _prf(kind, preds, targs, thresh, average, sigmoid, beta, zero_division):

@@ -95,6 +95,7 @@ class _Pass:
         if self.n_labels is not None:
             raise ValueError(f"Expected every batch of `preds` to have the {self.n_labels} labels of the first, but got shape {tuple(preds.shape)}")
         for t in self.stats.threshs: check_thresh(t, n)
+        for k in self.stats._ks: check_k(k, n)  # at the first batch, not at the end of the epoch
         for m in self.members:
             if m.n_labels is not None and m.n_labels != n:
                 raise ValueError(f"Expected `labels` to name every output ({n}), but got {m.n_labels} labels")
@@ -130,6 +131,7 @@ class MultilabelMetric(Metric):
         sigmoid:bool=True, # `preds` are logits
         n_labels:int|None=None, # Expected number of outputs, when known (from `labels`)
     ):
+        if not isinstance(sigmoid, bool): raise TypeError(f"Expected `sigmoid` to be True or False, but got {sigmoid!r}")
         self._needs,self._fn,self.idx,self._name = tuple(needs),fn,idx,warn_tracker_name(name)
         self.sigmoid,self.n_labels,self._pass = sigmoid,n_labels,None
 
@@ -144,9 +146,7 @@ class MultilabelMetric(Metric):
     @property
     def value(self):
         res = None if self._pass is None else self._pass.value(self)
-        if res is None:
-            warnings.warn(f"Metric `{self.name}` saw no batch this epoch: its value is NaN")
-            return float('nan')
+        if res is None: return float('nan')  # no labelled batch (fastai's `predict`, `get_preds` on unlabelled data): quietly NaN
         return (res if self.idx is None else res[self.idx]).item()
 
     def __call__(self, preds:Tensor, targs:Tensor)->float:
@@ -154,7 +154,10 @@ class MultilabelMetric(Metric):
         if any(n[1] in ('tuned', ('t', 'tuned')) for n in self._needs):
             raise ValueError("Expected a threshold to call the metric on tensors, but thresh='tuned' reads it from a learner: "
                              "pass `thresh=learn.loss_func.thresh`")
-        if self.sigmoid and isinstance(preds, Tensor) and preds.is_floating_point() and preds.numel() and preds.min() >= 0 and preds.max() <= 1:
+        check_preds_targs(preds, targs)
+        if len(preds) == 0: raise ValueError(f"Expected `preds` with at least one sample, but got shape {tuple(preds.shape)}")
+        thresholded = any(n[0] == 'counts' or n[1][0] == 't' for n in self._needs)  # top-k values do not depend on the sigmoid
+        if thresholded and self.sigmoid and preds.min() >= 0 and preds.max() <= 1:
             warnings.warn(f"`preds` all lie in [0, 1]: `{self.name}` applies a sigmoid to them; if they are probabilities "
                           "(as `learn.get_preds()` returns), build the metric with sigmoid=False")
         p = _Pass([self], self.sigmoid)
@@ -179,11 +182,14 @@ def _counts(thresh):
     thresh,key = _thresh_key(thresh)
     return ('counts', key),thresh
 
-def _score(spec, thresh=None, k=None):
-    "The need of the mean of per-sample `spec` scores on the mask at `thresh` or of the top `k`, and `thresh` checked."
-    if k is not None: return ('score', ('k', check_k(k)), spec),None
+def _score(spec, thresh):
+    "The need of the mean of per-sample `spec` scores on the mask at `thresh`, and `thresh` checked."
     thresh,key = _thresh_key(thresh)
     return ('score', ('t', key), spec),thresh
+
+def _topk_score(spec, k):
+    "The need of the mean of per-sample `spec` scores on the top `k`."
+    return ('score', ('k', check_k(k)), spec)
 
 def _identity(x): return x
 
@@ -222,7 +228,8 @@ class FScore(MultilabelMetric):
             (need,thresh),fn = _score(('sample', 'fbeta', beta, zero_division), thresh),_identity
         else:
             (need,thresh),fn = _counts(thresh),partial(counts_score, kind='fbeta', beta=beta, average=average, zero_division=zero_division)
-        super().__init__([need], fn, name or metric_name(f'f{fmt_num(beta)}', average, thresh_tag(thresh)), sigmoid=sigmoid)
+        super().__init__([need], fn, name or metric_name(f'f{fmt_num(beta)}', average, thresh_tag(thresh), zero_division_tag(zero_division)),
+                         sigmoid=sigmoid)
 
 # %% ../nbs/03_metrics.ipynb #c7bb4d5b
 class TopKAccuracy(MultilabelMetric):
@@ -232,20 +239,21 @@ class TopKAccuracy(MultilabelMetric):
         criteria:str='hamming', # 'hamming', 'exact_match', 'overlap', 'contain' or 'belong' (torcheval's)
         name:str|None=None, # Column name; built from the arguments if None
     ):
-        need,_ = _score(('set', check_choice(criteria, CRITERIA, 'criteria')), k=k)
+        need = _topk_score(('set', check_choice(criteria, CRITERIA, 'criteria')), k)
         super().__init__([need], _identity, name or metric_name(f'top{k}_accuracy', '' if criteria == 'hamming' else criteria))
 
 class PrecisionAtK(MultilabelMetric):
     "Mean over samples of the share of the `k` top-scoring labels that are true, named `precision_at{k}`."
     def __init__(self, k:int=1, name:str|None=None):
-        need,_ = _score(('sample', 'precision', 1., 0.), k=k)
+        need = _topk_score(('sample', 'precision', 1., 0.), k)
         super().__init__([need], _identity, name or f'precision_at{k}')
 
 class RecallAtK(MultilabelMetric):
     "Mean over samples of the share of true labels among the `k` top-scoring ones, named `recall_at{k}`."
     def __init__(self, k:int=1, zero_division:float=0., name:str|None=None):
-        need,_ = _score(('sample', 'recall', 1., check_zero_division(zero_division)), k=k)
-        super().__init__([need], _identity, name or f'recall_at{k}')
+        zero_division = check_zero_division(zero_division)
+        need = _topk_score(('sample', 'recall', 1., zero_division), k)
+        super().__init__([need], _identity, name or metric_name(f'recall_at{k}', zero_division_tag(zero_division)))
 
 # %% ../nbs/03_metrics.ipynb #038fd139
 class PerLabelMetrics(list):
@@ -254,10 +262,15 @@ class PerLabelMetrics(list):
         labels = check_labels(labels)
         need,thresh = _counts(thresh)
         if isinstance(thresh, Tensor): check_thresh(thresh, len(labels))
-        fn = partial(counts_score, kind=kind, beta=check_beta(beta), average=None, zero_division=check_zero_division(zero_division))
-        prefix,tag = f'f{fmt_num(beta)}' if kind == 'fbeta' else kind,thresh_tag(thresh)
-        super().__init__(MultilabelMetric([need], fn, metric_name(prefix, l, tag), idx=i, sigmoid=sigmoid, n_labels=len(labels))
-                         for i,l in enumerate(unique_label_names(labels)))
+        zero_division = check_zero_division(zero_division)
+        fn = partial(counts_score, kind=kind, beta=check_beta(beta), average=None, zero_division=zero_division)
+        prefix,tag,zd = f'f{fmt_num(beta)}' if kind == 'fbeta' else kind,thresh_tag(thresh),zero_division_tag(zero_division)
+        super().__init__(MultilabelMetric([need], fn, metric_name(prefix, l, tag, zd), idx=i, sigmoid=sigmoid, n_labels=len(labels))
+                         for i,l in enumerate(unique_label_names(labels, reserved=AVERAGES)))
+
+    def __call__(self, *args, **kwargs):  # fastai wraps a list passed as one metric in an AvgMetric, which calls it
+        raise TypeError(f"Expected {type(self).__name__}(...) to be unpacked into `metrics=`: it is a list of one metric per "
+                        f"label, so write `metrics=[..., *{type(self).__name__}(labels)]`")
 
 class PerLabelRecall(PerLabelMetrics):
     "Recall of each label at `thresh`, one column per label named `recall_{label}_t{thresh}`."

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib, re, warnings
 
 # %% auto #0
-__all__ = ['fmt_num', 'thresh_tag', 'clean_name', 'metric_name', 'unique_label_names', 'warn_tracker_name']
+__all__ = ['fmt_num', 'thresh_tag', 'clean_name', 'zero_division_tag', 'metric_name', 'unique_label_names', 'warn_tracker_name']
 
 # %% ../nbs/02a_names.ipynb #f0ad185a
 _bad_chars = re.compile(r'[^A-Za-z0-9_.\-]+')
@@ -29,14 +29,19 @@ def clean_name(s):
     "`s` with each run of characters other than letters, digits, `_`, `.`, `-` replaced by `_`."
     return _bad_chars.sub('_', str(s)).strip('_')
 
+def zero_division_tag(zero_division):
+    "The part of a name that states a `zero_division` other than the default 0: 'zd1' or 'zdnan'."
+    return '' if zero_division == 0 else 'zd1' if zero_division == 1 else 'zdnan'
+
 def metric_name(*parts):
     "Join the non-empty `parts` with `_` into a valid metric name."
     return '_'.join(p for p in map(clean_name, parts) if p)
 
 # %% ../nbs/02a_names.ipynb #2d338756
-def unique_label_names(labels):
-    "`labels` cleaned for metric names, empty ones as `label{i}`, repeats numbered `-2`, `-3`... never clashing with another label."
+def unique_label_names(labels, reserved=()):
+    "`labels` cleaned for metric names, empty ones as `label{i}`, `reserved` ones as `label-{name}`, repeats numbered `-2`, `-3`... never clashing."
     names = [clean_name(l) or f'label{i}' for i,l in enumerate(labels)]
+    names = [f'label-{nm}' if nm in reserved else nm for nm in names]
     taken,seen,res = set(names),set(),[]
     for nm in names:
         if nm in seen:

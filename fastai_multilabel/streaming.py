@@ -12,6 +12,7 @@ from torch import Tensor
 from torchmetrics import Metric
 from .core import *
 from .functional import *
+from .functional import _topk_hits
 from .thresholds import *
 
 # %% auto #0
@@ -35,6 +36,8 @@ class MultilabelStream(Metric):
         if thresh is not None: self.set_thresh(thresh)
         self.add_state('n', torch.zeros((), dtype=torch.long), dist_reduce_fx='sum')
         self.add_state('sums', torch.zeros(3, dtype=torch.float64), dist_reduce_fx='sum')
+        self.add_state('lo', torch.tensor(math.inf), dist_reduce_fx='min')   # range of `preds`, checked if they are probabilities
+        self.add_state('hi', torch.tensor(-math.inf), dist_reduce_fx='max')
 
     def __setattr__(self, name, value):
         # torchmetrics' update wrapper sets these two plain attributes on every batch; both would end in object.__setattr__
@@ -60,12 +63,30 @@ class MultilabelStream(Metric):
         "Add the batch `preds` (N, n_labels) scores and `targs` multi-hot targets."
         check_preds_targs(preds, targs)
         preds = as_float32(preds)  # float32 holds every half value: the decisions of float32 inputs, no overflow in the sums
-        self.sums.add_(value_sums(preds, targs))  # in place: rebinding a state goes through nn.Module.__setattr__ (~1.6 µs)
-        self.n.add_(len(preds))
+        self._add_values(preds, targs)
         self._update(preds, targs if targs.dtype == torch.bool else targs.bool())
 
+    def _add_values(self, preds, targs):
+        "Add the batch's value sums, and the range of `preds` if they are probabilities, for `check_values`; return the sums."
+        sums = value_sums(preds, targs)
+        self.sums.add_(sums)  # in place: rebinding a state goes through nn.Module.__setattr__ (~1.6 µs)
+        self.n.add_(len(preds))
+        if not self.sigmoid and preds.numel():
+            lo,hi = torch.aminmax(preds)
+            torch.minimum(self.lo, lo, out=self.lo); torch.maximum(self.hi, hi, out=self.hi)
+        return sums
+
+    def _check_n_labels(self, n_labels, preds):
+        if n_labels != preds.shape[1]:
+            raise ValueError(f"Expected every batch of `preds` to have the {n_labels} labels of the first, but got shape {tuple(preds.shape)}")
+
     def _update(self, preds, tmask): raise NotImplementedError
-    def check_values(self, n_pos): check_value_sums(self.sums, n_pos)
+    def check_values(self, n_pos):
+        "Raise at `compute` on non-binary targets, non-finite `preds`, or probabilities outside [0, 1]."
+        check_value_sums(self.sums, n_pos)
+        if not self.sigmoid and not (self.lo >= 0 and self.hi <= 1):
+            raise ValueError(f"Expected probabilities in [0, 1] in `preds` (sigmoid=False), but got values from {self.lo.item():g} "
+                             f"to {self.hi.item():g}: pass logits with sigmoid=True")
 
 # %% ../nbs/02_streaming.ipynb #e24e7758
 class LabelCounts(MultilabelStream):
@@ -75,6 +96,7 @@ class LabelCounts(MultilabelStream):
         self.add_state('counts', torch.zeros((), dtype=torch.long), dist_reduce_fx='sum')
 
     def _update(self, preds, tmask):
+        if self.counts.ndim: self._check_n_labels(self.counts.shape[1], preds)
         c = label_counts(self.predict(preds), tmask)
         if self.counts.shape == c.shape: self.counts.add_(c)
         else: self.counts = self.counts + c  # first batch: the scalar default takes the shape (3, n_labels)
@@ -144,12 +166,13 @@ class MultilabelStats(MultilabelStream):
         "Add the batch `preds` (N, n_labels) scores and `targs` multi-hot targets."
         check_preds_targs(preds, targs)
         preds = as_float32(preds)
-        self.sums.add_(value_sums(preds, targs)); self.n.add_(len(preds))
+        if self.pos.ndim: self._check_n_labels(len(self.pos), preds)
+        self._add_values(preds, targs)
         tmask = targ_mask(targs)
         self.n_nonzero.add_(tmask.sum(dtype=torch.int32))  # int32: half the time of the default int64 sum of a bool mask
         # per-label positives: a float sum where targets are floats (several times cheaper than counting a bool mask
         # over few labels); other values than 0/1 are reported by the value checks
-        pos = targs.sum(0) if targs.dtype == torch.float32 else tmask.sum(0, dtype=torch.int32)
+        pos = targs.sum(0) if targs.dtype == torch.float32 and len(targs) < 2**24 else tmask.sum(0, dtype=torch.int32)
         if self.pos.ndim == 0:  # first batch: the states take their (n_labels,) and (2, n_labels) shapes
             self.pos = torch.zeros(pos.shape, dtype=torch.long, device=pos.device)
             for i in self.counts: setattr(self, f'counts{i}', torch.zeros(2, len(pos), dtype=torch.long, device=pos.device))
@@ -165,7 +188,7 @@ class MultilabelStats(MultilabelStream):
                 c = getattr(self, f'counts{i}')
                 c[0].add_(tp.sum(0, dtype=torch.int32)); c[1].add_(m.sum(0, dtype=torch.int32))
             if ('t', i) in self._sources: per_sample['t', i] = tp.sum(1, dtype=torch.int32),m.sum(1, dtype=torch.int32)
-        for k in self._ks: per_sample['k', k] = topk_hits(preds, tmask, k),k
+        for k in self._ks: per_sample['k', k] = _topk_hits(preds, tmask, k),k
         for j,(src,fn) in enumerate(self.scores):
             s = fn(*per_sample[src], s_pos, L)
             ok = ~s.isnan()
@@ -191,8 +214,8 @@ class ThresholdHistogram(MultilabelStream):
         check_preds_targs(preds, targs)
         preds,targs = as_plain(preds),as_plain(targs)
         preds = as_float32(preds)
-        sums = value_sums(preds, targs)
-        self.sums.add_(sums); self.n.add_(len(preds))
+        if self.hist.ndim: self._check_n_labels(len(self.hist) // (2*(self.n_bins+1)), preds)
+        sums = self._add_values(preds, targs)
         finite = preds.device.type == 'cpu' and math.isfinite(sums[2].item())  # on the CPU reading the sum costs nothing
         codes = hist_codes(preds, targs, self.n_bins, self.sigmoid, finite)
         if self.hist.ndim == 0: self.hist = torch.zeros(preds.shape[1]*(self.n_bins+1)*2, dtype=torch.int32, device=preds.device)

@@ -66,11 +66,46 @@ def test_preds_not_float_or_not_tensor():
     with pytest.raises(TypeError, match="Expected `preds` to be a torch.Tensor, but got ndarray"): feed(FScore(), P.numpy(), T)
 
 @pytest.mark.parametrize('metric', [FScore(), ThresholdAccuracy(), TopKAccuracy(2), PerLabelRecall(['a'])[0]], ids=str)
-def test_empty_epoch_is_nan_with_warning(metric):
+def test_empty_epoch_is_quietly_nan(metric):
+    "No labelled batch (fastai's predict, get_preds on unlabelled data): NaN, and no warning per column, as fastai's metrics."
     metric.reset()
-    with pytest.warns(UserWarning, match="saw no batch this epoch: its value is NaN"): v = metric.value
-    assert math.isnan(v)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        assert math.isnan(metric.value)
 
 def test_tuned_without_loss_thresh():
     with pytest.raises(ValueError, match=r"thresh='tuned' reads `learn.loss_func.thresh`, which object does not have"):
         feed(FScore(thresh='tuned'), P, T, loss_func=object())
+
+def test_review_findings():
+    "Bad input found by a new-user review: each raises naming the argument, at the batch or call that caused it."
+    from types import SimpleNamespace
+    from fastai_multilabel.functional import nan_average
+    with pytest.raises(ValueError, match="or one value per label, but got an empty list"): FScore(thresh=[])
+    with pytest.raises(ValueError, match="but got an empty Tensor"): FScore(thresh=torch.tensor([]))
+    with pytest.raises(TypeError, match="Expected `k` to be an int, but got None"): TopKAccuracy(k=None)
+    with pytest.raises(TypeError, match="Expected `sigmoid` to be True or False, but got 'yes'"): FScore(sigmoid='yes')
+    with pytest.raises(ValueError, match=r"at least one sample, but got shape \(0, 5\)"): FScore()(P[:0], T[:0])
+    with pytest.raises(ValueError, match=r"at least one label, but got shape \(8, 0\)"): FScore()(P[:, :0], T[:, :0])
+    with pytest.raises(ValueError, match=r"`weights` of the shape of `scores` \(3,\), but got \(2,\)"):
+        nan_average(torch.tensor([.1, .2, .3]), torch.tensor([1., 2.]))
+    m = TopKAccuracy(6); m.reset()
+    with pytest.raises(ValueError, match=r"`k` <= the number of labels \(5\), but got 6"):   # at the first batch
+        m.accumulate(SimpleNamespace(pred=P, yb=(T,)))
+    with pytest.raises(TypeError, match=r"to be unpacked into `metrics=`.*\*PerLabelRecall\(labels\)"): PerLabelRecall(['a'])(P, T)
+    with pytest.raises(ValueError, match=r"Expected probabilities in \[0, 1\] in `preds` \(sigmoid=False\), but got values from"):
+        feed(FScore(sigmoid=False), P * 3, T)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        TopKAccuracy(2)(P.sigmoid(), T)        # a top-k value does not depend on the sigmoid: no warning
+
+def test_streaming_classes_check_the_number_of_labels():
+    for s in (LabelCounts(), MultilabelStats(), ThresholdHistogram(8)):
+        s.update(P, T)
+        with pytest.raises(ValueError, match=r"the 5 labels of the first, but got shape \(8, 1\)"): s.update(P[:, :1], T[:, :1])
+
+def test_names_state_zero_division_and_avoid_average_names():
+    assert check_metric_names([FScore(), FScore(zero_division=1), FScore(zero_division=float('nan')), RecallAtK(2), RecallAtK(2, zero_division=1)]) == \
+        ['f1_macro_t0.5', 'f1_macro_t0.5_zd1', 'f1_macro_t0.5_zdnan', 'recall_at2', 'recall_at2_zd1']
+    names = check_metric_names(default_metrics(['macro', 'b']))
+    assert 'f1_label-macro_t0.5' in names and len(set(names)) == len(names)

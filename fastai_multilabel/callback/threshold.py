@@ -40,7 +40,7 @@ class _TunedColumn(Metric):
     def reset(self): pass
     def accumulate(self, learn): pass
     @property
-    def value(self): return float('nan') if self.cb.in_train else getattr(self.cb, self.attr)
+    def value(self): return float('nan') if self.cb.in_train or not self.cb.active else getattr(self.cb, self.attr)  # NaN in `validate`
     @property
     def name(self): return self._name
 
