@@ -145,8 +145,12 @@ def _topk_hits(preds, tmask, k):
     check_k(k, preds.shape[-1])
     m = min(k+1, preds.shape[-1])
     # torch.topk costs ~1 µs a row: fine for long rows or large k; 10x the tournament below 256 labels and small k
-    vals = preds.topk(m, dim=-1).values if preds.shape[-1] >= 256 or m > 8 else _top_values(preds, m)
-    hits = ((preds >= vals[:, k-1:k]) & tmask).sum(1, dtype=torch.int32)
+    if preds.shape[-1] >= 256 or m > 8:
+        vals,idx = preds.topk(m, dim=-1)
+        hits = tmask.gather(1, idx[:, :k]).sum(1, dtype=torch.int32)  # the top-k set, where no tie straddles the cut
+    else:
+        vals = _top_values(preds, m)
+        hits = ((preds >= vals[:, k-1:k]) & tmask).sum(1, dtype=torch.int32)
     if k == preds.shape[-1]: return hits
     straddle = vals[:, k] == vals[:, k-1]  # the (k+1)-th equals the k-th: `>=` would take too many
     if preds.device.type == 'cpu':          # a branch is free on the CPU: fix only those rows

@@ -151,7 +151,8 @@ class MultilabelStats(MultilabelStream):
         self._ks = sorted({src[1] for src,_ in self.scores if src[0] == 'k'})
         self._sources = {src for src,_ in self.scores}
         self.add_state('pos', torch.zeros((), dtype=torch.long), dist_reduce_fx='sum')
-        self.add_state('n_nonzero', torch.zeros((), dtype=torch.long), dist_reduce_fx='sum')  # for the 0/1 check
+        self.add_state('t_lo', torch.tensor(0.), dist_reduce_fx='min')  # range of the targets, for the 0/1 check
+        self.add_state('t_hi', torch.tensor(1.), dist_reduce_fx='max')
         for i in self.counts: self.add_state(f'counts{i}', torch.zeros((), dtype=torch.long), dist_reduce_fx='sum')
         for j in range(len(self.scores)):
             self.add_state(f'total{j}', torch.zeros((), dtype=torch.float64), dist_reduce_fx='sum')
@@ -169,7 +170,9 @@ class MultilabelStats(MultilabelStream):
         if self.pos.ndim: self._check_n_labels(len(self.pos), preds)
         self._add_values(preds, targs)
         tmask = targ_mask(targs)
-        self.n_nonzero.add_(tmask.sum(dtype=torch.int32))  # int32: half the time of the default int64 sum of a bool mask
+        if targs.dtype != torch.bool:  # targets in [0, 1] whose squares sum to their sum are 0 or 1 (t*t < t inside (0, 1))
+            lo,hi = torch.aminmax(targs)
+            torch.minimum(self.t_lo, lo, out=self.t_lo); torch.maximum(self.t_hi, hi, out=self.t_hi)
         # per-label positives: a float sum where targets are floats (several times cheaper than counting a bool mask
         # over few labels); other values than 0/1 are reported by the value checks
         pos = targs.sum(0) if targs.dtype == torch.float32 and len(targs) < 2**24 else tmask.sum(0, dtype=torch.int32)
@@ -178,7 +181,8 @@ class MultilabelStats(MultilabelStream):
             for i in self.counts: setattr(self, f'counts{i}', torch.zeros(2, len(pos), dtype=torch.long, device=pos.device))
         self.pos.add_(pos.long() if pos.is_floating_point() else pos)
         if not self.scores and not self.counts: return
-        s_pos,per_sample,L = tmask.sum(1, dtype=torch.int32) if self.scores else None,{},preds.shape[1]
+        s_pos = None if not self.scores else targs.sum(1) if targs.dtype == torch.float32 else tmask.sum(1, dtype=torch.int32)
+        per_sample,L = {},preds.shape[1]
         for i,cut in enumerate(self._cuts):
             if i not in self.counts and ('t', i) not in self._sources: continue
             if type(cut) is not float and cut.device != preds.device: cut = self._cuts[i] = cut.to(preds.device)
@@ -195,7 +199,9 @@ class MultilabelStats(MultilabelStream):
             getattr(self, f'total{j}').add_(torch.where(ok, s, 0.).sum()); getattr(self, f'n_scored{j}').add_(ok.sum())
 
     def compute(self):
-        self.check_values(self.n_nonzero)
+        if not (self.t_lo >= 0 and self.t_hi <= 1):
+            raise ValueError(f"Expected `targs` to hold only 0 and 1 (multi-hot), but got other values: from {self.t_lo.item():g} to {self.t_hi.item():g}")
+        self.check_values(self.sums[0])
         counts = [split_counts(torch.stack([getattr(self, f'counts{i}')[0], getattr(self, f'counts{i}')[1], self.pos]), self.n)
                   for i in self.counts]
         return {'counts': [torch.stack(c) for c in counts],
