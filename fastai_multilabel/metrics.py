@@ -17,8 +17,8 @@ from .streaming import *
 from .names import *
 
 # %% auto #0
-__all__ = ['MultilabelMetric', 'ThresholdAccuracy', 'SubsetAccuracy', 'FScore', 'TopKAccuracy', 'PrecisionAtK', 'RecallAtK',
-           'PerLabelMetrics', 'PerLabelRecall', 'PerLabelPrecision', 'PerLabelFScore', 'default_metrics',
+__all__ = ['MultilabelMetric', 'gather_rows', 'ThresholdAccuracy', 'SubsetAccuracy', 'FScore', 'TopKAccuracy', 'PrecisionAtK',
+           'RecallAtK', 'PerLabelMetrics', 'PerLabelRecall', 'PerLabelPrecision', 'PerLabelFScore', 'default_metrics',
            'check_metric_names']
 
 # %% ../nbs/03_metrics.ipynb #751d370b
@@ -84,6 +84,7 @@ class _Pass:
         check_preds_targs(preds, targs)
         if self.n_labels != preds.shape[1]: self._check_labels(preds)
         if preds.requires_grad: preds = preds.detach()  # training batches: keep the scores, not the graph
+        if learn is not None and (k := _real_rows(learn, len(preds))) < len(preds): preds,targs = preds[:k],targs[:k]  # DDP padding
         if self.tuned is not None:
             t = _loss_thresh(learn)
             if t is not self.stats.threshs[self.tuned]: self.flush(); self.stats.set_thresh(t, self.tuned)
@@ -192,6 +193,29 @@ def _topk_score(spec, k):
     return ('score', ('k', check_k(k)), spec)
 
 def _identity(x): return x
+
+# %% ../nbs/03_metrics.ipynb #d3b0c006
+def _real_rows(learn, bs):
+    "How many rows of the current batch are real samples: fastai's `DistributedDL` pads the last rank's share with repeats."
+    dl = getattr(learn, 'dl', None)
+    if not all(hasattr(dl, a) for a in ('i', 'n', 'n_padded', 'rank', 'world_size')): return bs
+    start = dl.rank * dl.n_padded // dl.world_size + dl.i - bs  # this batch's first position in the padded index list
+    return max(0, min(bs, dl.n - start))
+
+def gather_rows(t:Tensor)->Tensor:
+    "`t` (N, ...) of every process concatenated in rank order under DDP (sizes may differ); `t` itself in one process."
+    import torch.distributed as dist
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1: return t
+    x = t.to(torch.uint8) if t.dtype == torch.bool else t  # gloo gathers no bool tensors
+    n = torch.tensor([len(x)], device=x.device)
+    ns = [torch.zeros_like(n) for _ in range(dist.get_world_size())]
+    dist.all_gather(ns, n)
+    ns = [int(k) for k in ns]
+    full = torch.cat([x, x.new_zeros((max(ns) - len(x), *x.shape[1:]))])
+    out = [torch.empty_like(full) for _ in ns]
+    dist.all_gather(out, full)
+    res = torch.cat([o[:k] for o,k in zip(out, ns)])
+    return res.bool() if t.dtype == torch.bool else res
 
 # %% ../nbs/03_metrics.ipynb #63a97919
 def _accuracy(counts): return accuracy_from_counts(*counts)

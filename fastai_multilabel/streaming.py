@@ -170,7 +170,7 @@ class MultilabelStats(MultilabelStream):
         if self.pos.ndim: self._check_n_labels(len(self.pos), preds)
         self._add_values(preds, targs)
         tmask = targ_mask(targs)
-        if targs.dtype != torch.bool:  # targets in [0, 1] whose squares sum to their sum are 0 or 1 (t*t < t inside (0, 1))
+        if targs.dtype != torch.bool and targs.numel():  # targets in [0, 1] whose squares sum to their sum are 0 or 1 (t*t < t inside (0, 1))
             lo,hi = torch.aminmax(targs)
             torch.minimum(self.t_lo, lo, out=self.t_lo); torch.maximum(self.t_hi, hi, out=self.t_hi)
         # per-label positives: a float sum where targets are floats (several times cheaper than counting a bool mask

@@ -17,6 +17,7 @@ from ..core import *
 from ..names import *
 from ..thresholds import *
 from ..streaming import ThresholdHistogram, BufferedUpdate
+from ..metrics import _real_rows, gather_rows
 
 # %% auto #0
 __all__ = ['ThresholdSearch']
@@ -89,6 +90,7 @@ class ThresholdSearch(Callback):
     def after_batch(self):
         if self.training or not self.active or len(self.yb) == 0: return
         preds,targs = as_plain(self.pred).detach(),as_plain(self.yb[0])
+        if (k := _real_rows(self.learn, len(preds))) < len(preds): preds,targs = preds[:k],targs[:k]  # DDP padding
         if self._hist is not None:
             if self._hist.stream.device != preds.device: self._hist.stream.to(preds.device)
             return self._hist.update(preds, targs)
@@ -113,7 +115,8 @@ class ThresholdSearch(Callback):
             if self.per_label: return lth,lsc.mean(),lth,lsc
             th,sc = best_thresholds_binned(h, per_label=False, average=self.average, **kw)
             return th,sc,lth,lsc
-        probs,targs = torch.sigmoid(torch.cat(self._preds)),torch.cat(self._targs)  # float32 sigmoid, as fastai's decodes
+        # under DDP every process gathers the predictions of all (once per epoch) and finds the same thresholds
+        probs,targs = torch.sigmoid(gather_rows(torch.cat(self._preds))),gather_rows(torch.cat(self._targs))
         self._preds = self._targs = []
         lth,lsc = best_thresholds(probs, targs, min_pos=self.min_pos, **kw)
         if self.per_label: return lth,lsc.mean(),lth,lsc
