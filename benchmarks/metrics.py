@@ -59,7 +59,7 @@ def make(name, n_labels):
         'tm_MultilabelFBetaScore': lambda: [TM(torchmetrics.classification.MultilabelFBetaScore(beta=1., num_labels=n_labels))],
     }[name]()
 
-def run_one(name, n, n_labels, threads, runs):
+def run_one(name, n, n_labels, threads, runs, device='cpu'):
     "Time and peak extra memory of one contender; printed as JSON."
     import torch
     from fastai.torch_core import TensorMultiCategory, to_detach
@@ -69,7 +69,9 @@ def run_one(name, n, n_labels, threads, runs):
     batches = []
     for s in sizes:
         y = TensorMultiCategory((torch.rand(s, n_labels, generator=g) < 0.05).float())
-        batches.append(SimpleNamespace(pred=torch.randn(s, n_labels, generator=g), yb=(y,), y=y, to_detach=to_detach, training=False))
+        p = torch.randn(s, n_labels, generator=g)
+        if device != 'cpu': p, y = p.to(device), y.to(device)
+        batches.append(SimpleNamespace(pred=p, yb=(y,), y=y, to_detach=to_detach, training=False))
     mets = make(name, n_labels)
     for b in batches: b.metrics = mets
     def epoch():
@@ -77,16 +79,17 @@ def run_one(name, n, n_labels, threads, runs):
         for b in batches:
             for m in mets: m.accumulate(b)
         return [m.value for m in mets]
-    epoch()  # warm up
+    sync = torch.cuda.synchronize if device != 'cpu' else (lambda: None)
+    epoch(); sync()  # warm up
     times = []
     for _ in range(runs):
-        t0 = time.perf_counter(); epoch(); times.append(time.perf_counter() - t0)
+        t0 = time.perf_counter(); epoch(); sync(); times.append(time.perf_counter() - t0)
     base, peak, stop = rss(), [0], [False]
     def sample():
         while not stop[0]: peak[0] = max(peak[0], rss()); time.sleep(0.0005)
     th = threading.Thread(target=sample); th.start()
     epoch(); stop[0] = True; th.join()
-    print(json.dumps(dict(name=name, n=n, n_labels=n_labels, threads=threads, seconds=min(times), peak_mb=max(0, peak[0] - base) / 2**20)))
+    print(json.dumps(dict(name=name, n=n, n_labels=n_labels, threads=threads, device=device, seconds=min(times), peak_mb=max(0, peak[0] - base) / 2**20)))
 
 def state_bytes(n, l):
     "Bytes of the shared state of the recommended set after n x l samples (independent of n)."
@@ -100,13 +103,13 @@ def state_bytes(n, l):
     ms[0].value
     return sum(t.numel() * t.element_size() for t in ms[0]._pass.stats.metric_state.values())
 
-def measure(sizes, threads, runs):
+def measure(sizes, threads, runs, device='cpu'):
     "{(n, l): {name: result}} for every contender, each in its own process."
     out = {}
     for n, l in sizes:
         res = {}
         for nm in NAMES:
-            p = subprocess.run([sys.executable, __file__, '--one', nm, str(n), str(l), str(threads), str(runs)], capture_output=True, text=True)
+            p = subprocess.run([sys.executable, __file__, '--one', nm, str(n), str(l), str(threads), str(runs), device], capture_output=True, text=True)
             if p.returncode: sys.exit(f'{nm} failed:\n{p.stderr}')
             res[nm] = json.loads(p.stdout.strip().splitlines()[-1])
         out[n, l] = res
@@ -118,13 +121,14 @@ def main():
     ap.add_argument('--threads', type=int, default=1)
     ap.add_argument('--runs', type=int, default=5)
     ap.add_argument('--json', action='store_true', help='print one JSON object instead of the table')
-    ap.add_argument('--one', nargs=5, help=argparse.SUPPRESS)
+    ap.add_argument('--device', default='cpu', help="'cuda' to feed CUDA tensors (where a GPU is)")
+    ap.add_argument('--one', nargs=6, help=argparse.SUPPRESS)
     a = ap.parse_args()
-    if a.one: return run_one(a.one[0], int(a.one[1]), int(a.one[2]), int(a.one[3]), int(a.one[4]))
+    if a.one: return run_one(a.one[0], int(a.one[1]), int(a.one[2]), int(a.one[3]), int(a.one[4]), a.one[5])
     sizes = [tuple(map(int, s.split('x'))) for s in a.sizes.split(',')]
-    res = measure(sizes, a.threads, a.runs)
+    res = measure(sizes, a.threads, a.runs, a.device)
     if a.json: return print(json.dumps({f'{n}x{l}': r for (n, l), r in res.items()}))
-    print(f'batches of {BS}, {a.threads} thread(s), best of {a.runs} epochs')
+    print(f'batches of {BS} on {a.device}, {a.threads} thread(s), best of {a.runs} epochs')
     for (n, l), r in res.items():
         ref = r['reference_one_pass']['seconds']
         print(f'\n== {n} samples x {l} labels ({-(-n // BS)} batches)')

@@ -43,3 +43,19 @@ def test_threshold_search_no_sync_per_batch(n_bins):
         cb.after_validate()
         res[dev] = cb.label_thresh.cpu(), cb.score
     assert torch.equal(res['cpu'][0], res['cuda'][0]) and res['cpu'][1] == pytest.approx(res['cuda'][1])
+
+def test_report_decoding_and_export_after_cuda_training(tmp_path):
+    "Train on CUDA, then report, decode and export; load the learner on the CPU: same thresholds, same decisions."
+    from fastai.basics import load_learner
+    from helpers import make_learn
+    learn = make_learn([*default_metrics(list('abcde')), TopKAccuracy(2)], loss_func=MultiLabelBCELoss(), cbs=ThresholdSearch(per_label=True))
+    learn.dls.cuda(); learn.model.cuda()
+    learn.fit(1, 0.1)
+    probs, targs, dec = learn.get_preds(with_decoded=True)
+    assert torch.equal(dec.cpu(), probs.cpu() > learn.loss_func.thresh)
+    rep = label_report(learn)
+    assert rep.loc['macro', 'f1'] == pytest.approx(multilabel_fbeta_score(probs.cpu(), targs.cpu(), thresh=learn.loss_func.thresh).item())
+    learn.export(tmp_path/'m.pkl')
+    cpu = load_learner(tmp_path/'m.pkl', cpu=True)
+    assert torch.equal(cpu.loss_func.thresh, learn.loss_func.thresh)
+    assert torch.equal(cpu.loss_func.decodes(probs.cpu()), dec.cpu())
