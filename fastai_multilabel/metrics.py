@@ -198,7 +198,7 @@ def _identity(x): return x
 def _real_rows(learn, bs):
     "How many rows of the current batch are real samples: fastai's `DistributedDL` pads the last rank's share with repeats."
     dl = getattr(learn, 'dl', None)
-    if not all(hasattr(dl, a) for a in ('i', 'n', 'n_padded', 'rank', 'world_size')): return bs
+    if getattr(dl, 'n_padded', None) is None: return bs  # not a DistributedDL (one getattr: this runs on every batch)
     start = dl.rank * dl.n_padded // dl.world_size + dl.i - bs  # this batch's first position in the padded index list
     return max(0, min(bs, dl.n - start))
 
