@@ -1,7 +1,7 @@
 """`make bench`: the issue's speed targets as one table of ratios, every contender measured in this run.
 
 Runs benchmarks/metrics.py (batches of 64 through fastai's metric protocol, fresh tensors per batch, each contender in its
-own process, best of --runs epochs) and benchmarks/thresholds.py (--quick: exact per-label search against one sort, binned
+own process twice, best of --runs epochs) and benchmarks/thresholds.py (--quick: exact per-label search against one sort, binned
 search against the one-pass reference) with 1 and 2 torch threads, and prints the machine, versions and the ratios.
 """
 import argparse, json, os, platform, subprocess, sys

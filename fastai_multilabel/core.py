@@ -60,8 +60,8 @@ def targ_mask(targs):
 def value_sums(preds, targs):
     "`[sum of targs, sum of targs**2, sum of preds]`, computed on the device without a host sync."
     # float32 counts exactly up to 2**24: beyond (a one-shot call on a large set) sum in float64
-    big = targs.numel() > 2**24
-    t = (targs.double() if big and targs.dtype != torch.float64 else targs if targs.dtype in (torch.float32, torch.float64) else targs.float()).reshape(-1)
+    t = targs.double() if targs.numel() > 2**24 else targs if targs.dtype in (torch.float32, torch.float64) else targs.float()
+    t = t.reshape(-1)
     sp = as_float32(preds).sum()  # half precision overflows at 65,504 (float16): sum in float32
     return torch.stack([t.sum(), torch.dot(t, t), sp if sp.dtype == t.dtype else sp.to(t.dtype)])
 

@@ -168,11 +168,11 @@ def _masks(preds, targs, thresh=_NO_THRESH, sigmoid=False):
     check_preds_targs(preds, targs)
     if len(preds) == 0: raise ValueError(f"Expected `preds` with at least one sample, but got shape {tuple(preds.shape)}")
     check_values(preds, targs)
-    preds = as_plain(preds); targs = as_plain(targs)
-    preds = as_float32(preds)
-    if not sigmoid and len(preds) and not (preds.min() >= 0 and preds.max() <= 1):
-        raise ValueError(f"Expected probabilities in [0, 1] in `preds` (pass logits with sigmoid=True), but got values from "
-                         f"{preds.min().item():g} to {preds.max().item():g}")
+    preds,targs = as_float32(as_plain(preds)),as_plain(targs)
+    if not sigmoid:
+        lo,hi = torch.aminmax(preds)
+        if not (lo >= 0 and hi <= 1):
+            raise ValueError(f"Expected probabilities in [0, 1] in `preds` (pass logits with sigmoid=True), but got values from {lo.item():g} to {hi.item():g}")
     pmask = None if thresh is _NO_THRESH else predict_mask(preds, check_thresh(thresh, preds.shape[1]), sigmoid)
     return preds,pmask,targ_mask(targs)
 

@@ -93,8 +93,7 @@ class _Pass:
 
     def _check_labels(self, preds):
         n = preds.shape[1]
-        if self.n_labels is not None:
-            raise ValueError(f"Expected every batch of `preds` to have the {self.n_labels} labels of the first, but got shape {tuple(preds.shape)}")
+        if self.n_labels is not None: self.stats._check_n_labels(self.n_labels, preds)  # raises: a batch with other labels
         for t in self.stats.threshs: check_thresh(t, n)
         for k in self.stats._ks: check_k(k, n)  # at the first batch, not at the end of the epoch
         for m in self.members:
@@ -145,10 +144,7 @@ class MultilabelMetric(Metric):
         p.update(learn.pred, learn.yb[0], learn)
 
     @property
-    def value(self):
-        res = None if self._pass is None else self._pass.value(self)
-        if res is None: return float('nan')  # no labelled batch (fastai's `predict`, `get_preds` on unlabelled data): quietly NaN
-        return (res if self.idx is None else res[self.idx]).item()
+    def value(self): return self._pass_value(self._pass)
 
     def __call__(self, preds:Tensor, targs:Tensor)->float:
         "This metric's value on whole tensors (`preds` are logits if `sigmoid`), leaving its running state alone."
@@ -166,8 +162,8 @@ class MultilabelMetric(Metric):
         return self._pass_value(p)
 
     def _pass_value(self, p):
-        res = p.value(self)
-        if res is None: return float('nan')
+        res = None if p is None else p.value(self)
+        if res is None: return float('nan')  # no labelled batch (fastai's `predict`, `get_preds` on unlabelled data): quietly NaN
         return (res if self.idx is None else res[self.idx]).item()
 
     def __getstate__(self):  # `export` pickles metrics: without the epoch's pass

@@ -53,10 +53,12 @@ class MultilabelStream(Metric):
 
     def predict(self, preds, cut=None):
         "Boolean mask of the labels predicted in `preds` (by `cut`, the stream's own threshold if None)."
-        cut = self._cut if cut is None else cut
+        own,cut = cut is None,self._cut if cut is None else cut
         if type(cut) is float: return preds > cut
         if cut.numel() != preds.shape[1]: check_thresh(cut, preds.shape[1])
-        if cut.device != preds.device: cut = cut.to(preds.device)
+        if cut.device != preds.device:
+            cut = cut.to(preds.device)
+            if own: self._cut = cut  # moved once, not on every batch
         return preds > cut
 
     def update(self, preds:Tensor, targs:Tensor):
@@ -185,7 +187,7 @@ class MultilabelStats(MultilabelStream):
         per_sample,L = {},preds.shape[1]
         for i,cut in enumerate(self._cuts):
             if i not in self.counts and ('t', i) not in self._sources: continue
-            if type(cut) is not float and cut.device != preds.device: cut = self._cuts[i] = cut.to(preds.device)
+            if type(cut) is not float and cut.device != preds.device: cut = self._cuts[i] = cut.to(preds.device)  # moved once
             m = self.predict(preds, cut)
             tp = m & tmask
             if i in self.counts:

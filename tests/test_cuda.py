@@ -59,3 +59,9 @@ def test_report_decoding_and_export_after_cuda_training(tmp_path):
     cpu = load_learner(tmp_path/'m.pkl', cpu=True)
     assert torch.equal(cpu.loss_func.thresh, learn.loss_func.thresh)
     assert torch.equal(cpu.loss_func.decodes(probs.cpu()), dec.cpu())
+
+def test_streaming_threshold_moves_to_the_device_once():
+    lc = LabelCounts(thresh=torch.linspace(.2, .8, 8))
+    preds, targs = rand_data(n=64, n_labels=8)
+    lc.to('cuda'); lc.update(preds.cuda(), targs.cuda())
+    assert lc._cut.device.type == 'cuda'    # kept there: later batches do not copy it again
