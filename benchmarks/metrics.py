@@ -29,7 +29,7 @@ class Reference:
     @property
     def value(self): return (2 * self.tp / (self.pp + self.pos).clamp_min(1)).mean().item()
 
-def make(name, n_labels):
+def make(name, n_labels, device='cpu'):
     "The contender `name`: a list of objects with reset/accumulate/value, fed as the Recorder does."
     import torch, torchmetrics
     from fastai.metrics import accuracy_multi, F1ScoreMulti
@@ -57,7 +57,7 @@ def make(name, n_labels):
         'fastai_recommended': lambda: [F1ScoreMulti(average='macro'), F1ScoreMulti(average='micro'), F1ScoreMulti(average=None),
                                        AvgMetric(accuracy_multi)],
         'fastai_F1ScoreMulti': lambda: [F1ScoreMulti()],
-        'tm_MultilabelFBetaScore': lambda: [TM(torchmetrics.classification.MultilabelFBetaScore(beta=1., num_labels=n_labels))],
+        'tm_MultilabelFBetaScore': lambda: [TM(torchmetrics.classification.MultilabelFBetaScore(beta=1., num_labels=n_labels).to(device))],
     }[name]()
 
 def run_one(name, n, n_labels, threads, runs, device='cpu'):
@@ -73,7 +73,7 @@ def run_one(name, n, n_labels, threads, runs, device='cpu'):
         p = torch.randn(s, n_labels, generator=g)
         if device != 'cpu': p, y = p.to(device), y.to(device)
         batches.append(SimpleNamespace(pred=p, yb=(y,), y=y, to_detach=to_detach, training=False))
-    mets = make(name, n_labels)
+    mets = make(name, n_labels, device)
     for b in batches: b.metrics = mets
     def epoch():
         for m in mets: m.reset()
