@@ -55,5 +55,7 @@ class MultiLabelBCELoss(BCEWithLogitsLossFlat):
         return pred
 
     def __repr__(self):
-        rule = f'k={self.k}' if self.k is not None else f'thresh={thresh_tag(self.thresh)[1:]}' + (', at_least_one' if self.at_least_one else '')
+        t = self.thresh
+        rule = f'k={self.k}' if self.k is not None else (f'thresh={t:g}' if isinstance(t, float) else f'thresh={thresh_tag(t)[1:]}') + \
+               (', at_least_one' if self.at_least_one else '')
         return f'MultiLabelBCELoss({rule})'

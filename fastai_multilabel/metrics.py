@@ -328,5 +328,5 @@ def check_metric_names(metrics)->list:
     dups = sorted({n for n in names if names.count(n) > 1})
     if dups: raise ValueError(f"Expected unique metric names, but {dups} appear more than once: pass `name=` to tell them apart")
     bad = [n for n in names if clean_name(n) != n]
-    if bad: raise ValueError(f"Expected metric names of letters, digits, '_', '.' and '-', but got {bad}: pass `name=` or rename the function")
+    if bad: raise ValueError(f"Expected metric names of letters, digits, '_' and '-', but got {bad}: pass `name=` or rename the function")
     return names

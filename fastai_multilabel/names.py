@@ -1,4 +1,4 @@
-"""How metrics are named: every argument that changes the value is in the name, in characters every logger accepts.
+"""How metrics are named: every argument that changes the value is in the name, in characters every logger and file-name template accepts.
 
 Docs: https://fastai-multilabel.github.io/fastai_multilabel/names.html.md"""
 
@@ -12,21 +12,21 @@ import hashlib, re, warnings
 __all__ = ['fmt_num', 'thresh_tag', 'clean_name', 'zero_division_tag', 'metric_name', 'unique_label_names', 'warn_tracker_name']
 
 # %% ../nbs/02a_names.ipynb #f0ad185a
-_bad_chars = re.compile(r'[^A-Za-z0-9_.\-]+')
+_bad_chars = re.compile(r'[^A-Za-z0-9_\-]+')
 
 def fmt_num(x):
-    "Format number `x` compactly for a name: 0.5 -> '0.5', 2.0 -> '2'."
-    return f'{float(x):g}'
+    "Format number `x` compactly for a name, its decimal point written `p`: 0.5 -> '0p5', 2.0 -> '2', 1e-05 -> '1e-05'."
+    return f'{float(x):g}'.replace('.', 'p')
 
 def thresh_tag(thresh):
-    "The part of a metric name that states a checked `thresh`: 't0.5', 'tuned', or 'tvec-' and a digest of per-label values."
+    "The part of a metric name that states a checked `thresh`: 't0p5', 'tuned', or 'tvec-' and a digest of per-label values."
     if isinstance(thresh, str): return thresh
     vals = thresh.flatten().tolist() if hasattr(thresh, 'flatten') else [thresh]  # a tensor or an array of per-label values
     if len(vals) > 1: return 'tvec-' + hashlib.sha1(','.join(f'{v:.6g}' for v in vals).encode()).hexdigest()[:6]
     return 't' + fmt_num(vals[0])
 
 def clean_name(s):
-    "`s` with each run of characters other than letters, digits, `_`, `.`, `-` replaced by `_`."
+    "`s` with each run of characters other than letters, digits, `_` and `-` (a `.` included) replaced by `_`."
     return _bad_chars.sub('_', str(s)).strip('_')
 
 def zero_division_tag(zero_division):

@@ -109,7 +109,7 @@ def plot_threshold_curves(
     labels = check_labels(labels, L) if labels is not None else [f'label{i}' for i in range(L)]
     tmask = targ_mask(targs)
     if per_label: cols = tmask.sum(0).argsort(descending=True)[:max_labels].tolist()
-    else: probs,tmask,cols,labels = probs.reshape(-1, 1),tmask.reshape(-1, 1),[0],[f'all labels (micro F{fmt_num(beta)})']
+    else: probs,tmask,cols,labels = probs.reshape(-1, 1),tmask.reshape(-1, 1),[0],[f'all labels (micro F{beta:g})']
     vals,sc = cut_scores(probs[:, cols], tmask[:, cols], beta)
     bth,bsc = best_thresholds(probs[:, cols], tmask[:, cols], beta)
     th = None if thresh is None else check_thresh(thresh, L)
@@ -122,7 +122,7 @@ def plot_threshold_curves(
         if th is not None:
             t = th if not isinstance(th, Tensor) else (th[c] if per_label else th.mean())
             ax.plot([float(t)], [scores_at(probs[:, [c]], tmask[:, [c]], t, beta)[0].item()], 'o', label=f'current {float(t):.3f}')
-        ax.set(title=labels[c], xlabel='threshold', ylabel=f'F{fmt_num(beta)}', xlim=(0, 1), ylim=(0, 1.02))
+        ax.set(title=labels[c], xlabel='threshold', ylabel=f'F{beta:g}', xlim=(0, 1), ylim=(0, 1.02))
         ax.legend(fontsize=7, loc='lower center')
     if fname is not None: fig.savefig(fname, dpi=100)
     return fig

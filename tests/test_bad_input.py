@@ -106,6 +106,6 @@ def test_streaming_classes_check_the_number_of_labels():
 
 def test_names_state_zero_division_and_avoid_average_names():
     assert check_metric_names([FScore(), FScore(zero_division=1), FScore(zero_division=float('nan')), RecallAtK(2), RecallAtK(2, zero_division=1)]) == \
-        ['f1_macro_t0.5', 'f1_macro_t0.5_zd1', 'f1_macro_t0.5_zdnan', 'recall_at2', 'recall_at2_zd1']
+        ['f1_macro_t0p5', 'f1_macro_t0p5_zd1', 'f1_macro_t0p5_zdnan', 'recall_at2', 'recall_at2_zd1']
     names = check_metric_names(default_metrics(['macro', 'b']))
-    assert 'f1_label-macro_t0.5' in names and len(set(names)) == len(names)
+    assert 'f1_label-macro_t0p5' in names and len(set(names)) == len(names)

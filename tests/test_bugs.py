@@ -17,7 +17,7 @@ def test_list_of_per_label_thresholds():
 
 def test_repeated_label_names_stay_unique():
     names = [m.name for m in PerLabelRecall(['a', 'a', 'a-2'])]
-    assert len(set(names)) == 3 and names == ['recall_a_t0.5', 'recall_a-3_t0.5', 'recall_a-2_t0.5']
+    assert len(set(names)) == 3 and names == ['recall_a_t0p5', 'recall_a-3_t0p5', 'recall_a-2_t0p5']
 
 def test_label_counts_dtype_matches_its_docstring():
     c = label_counts(torch.ones(3, 2, dtype=torch.bool), torch.zeros(3, 2, dtype=torch.bool))

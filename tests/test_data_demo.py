@@ -80,7 +80,7 @@ def test_demo_end_to_end(tmp_path):
     assert files == ['pr_curves.png', 'report.csv', 'scores.csv', 'threshold_curves.png']
     rep = pd.read_csv(tmp_path/'out'/'report.csv', index_col=0)
     assert len(rep) == 11 and list(rep.index[-3:]) == ['micro', 'macro', 'weighted'] and rep.loc['macro', 'f1'] > 0.3
-    assert 'f1_macro_t0.5' in r.stdout and 'tuned_f1_perlabel' in r.stdout and 'Test split scores' in r.stdout
+    assert 'f1_macro_t0p5' in r.stdout and 'tuned_f1_perlabel' in r.stdout and 'Test split scores' in r.stdout
     assert (tmp_path/'out'/'pr_curves.png').read_bytes()[:4] == b'\x89PNG'
 
 @pytest.mark.parametrize('args,msg', [(['--epochs', '0'], 'argument --epochs: expected at least 1, got 0'),

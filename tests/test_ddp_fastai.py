@@ -80,7 +80,7 @@ def test_two_process_training_equals_one_process(n_valid, n_bins):
         # the metrics of a DDP validation equal one process's over the same samples, on every rank (padding counted once)
         for k, v in r['one_vals'].items():
             assert r['ddp_vals'][k] == pytest.approx(v, abs=1e-12, nan_ok=True), k
-        assert r['ddp_vals']['f1_macro_t0.5'] == pytest.approx(f1_score(r['targs'], r['probs'] > .5, average='macro', zero_division=0))
+        assert r['ddp_vals']['f1_macro_t0p5'] == pytest.approx(f1_score(r['targs'], r['probs'] > .5, average='macro', zero_division=0))
         assert r['ddp_vals']['top2_accuracy'] == pytest.approx(multilabel_topk_accuracy(r['probs'], r['targs'], 2).item())
         # every rank ends with the thresholds one process finds on all validation predictions of the final model
         if n_bins is None: exp = best_thresholds(r['probs'], r['targs'])[0]

@@ -16,23 +16,23 @@ def test_fit_matches_sklearn_on_get_preds():
     rec = record(learn)
     preds, targs = learn.get_preds()
     t = targs.numpy()
-    assert rec['f1_macro_t0.5'] == pytest.approx(f1_score(t, preds > .5, average='macro', zero_division=0))
-    assert rec['f1_micro_t0.5'] == pytest.approx(f1_score(t, preds > .5, average='micro', zero_division=0))
-    assert rec['accuracy_t0.5'] == pytest.approx(((preds > .5) == targs.bool()).float().mean().item())
+    assert rec['f1_macro_t0p5'] == pytest.approx(f1_score(t, preds > .5, average='macro', zero_division=0))
+    assert rec['f1_micro_t0p5'] == pytest.approx(f1_score(t, preds > .5, average='micro', zero_division=0))
+    assert rec['accuracy_t0p5'] == pytest.approx(((preds > .5) == targs.bool()).float().mean().item())
     from sklearn.metrics import fbeta_score
-    assert rec['f2_weighted_t0.3'] == pytest.approx(fbeta_score(t, preds > .3, beta=2, average='weighted', zero_division=0))
+    assert rec['f2_weighted_t0p3'] == pytest.approx(fbeta_score(t, preds > .3, beta=2, average='weighted', zero_division=0))
     assert rec[f'f1_samples_{thresh_tag(thresh)}'] == pytest.approx(f1_score(t, preds > thresh, average='samples', zero_division=0))
-    assert rec['accuracy_t0.2'] == pytest.approx(((preds > .2) == targs.bool()).float().mean().item())
-    assert rec['subset_accuracy_t0.5'] == pytest.approx(((preds > .5) == targs.bool()).all(1).float().mean().item())
+    assert rec['accuracy_t0p2'] == pytest.approx(((preds > .2) == targs.bool()).float().mean().item())
+    assert rec['subset_accuracy_t0p5'] == pytest.approx(((preds > .5) == targs.bool()).all(1).float().mean().item())
     recalls = recall_score(t, preds > .5, average=None, zero_division=0)
-    for i, l in enumerate(['cat', 'dog', 'bird', 'fish', 'role_program']): assert rec[f'recall_{l}_t0.5'] == pytest.approx(recalls[i])
+    for i, l in enumerate(['cat', 'dog', 'bird', 'fish', 'role_program']): assert rec[f'recall_{l}_t0p5'] == pytest.approx(recalls[i])
 
 def test_training_metrics_match_a_manual_pass():
     "With lr=0 the model is fixed, so the training-batch values equal the metrics over all training predictions."
     learn = make_learn([TopKAccuracy(2), FScore()], n=683, cbs=Recorder(train_metrics=True))  # 512 train samples: no batch dropped
     learn.fit(1, 0.)
     names, vals = learn.recorder.metric_names, learn.recorder.values[-1]
-    assert names[1:4] == ['train_loss', 'train_top2_accuracy', 'train_f1_macro_t0.5']
+    assert names[1:4] == ['train_loss', 'train_top2_accuracy', 'train_f1_macro_t0p5']
     probs, targs = learn.get_preds(ds_idx=0)
     t = targs.bool()
     assert vals[1] == pytest.approx(topk_scores(probs, t, 2).mean().item())
@@ -56,7 +56,7 @@ def test_tuned_thresholds_follow_loss_func():
     learn.loss_func.thresh = 0.3
     learn.fit(1, 0.1)
     rec = record(learn)
-    assert rec['accuracy_tuned'] == pytest.approx(rec['accuracy_t0.3'])
+    assert rec['accuracy_tuned'] == pytest.approx(rec['accuracy_t0p3'])
 
 def test_metrics_pickle_as_export_does():
     "`learn.export` pickles the learner with its metrics: they must pickle and still work after."

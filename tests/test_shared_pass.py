@@ -18,10 +18,10 @@ def test_recommended_set_shares_one_count_and_one_topk():
     assert len(p.stats.threshs) == 2 and p.stats.counts == [0] and p.stats._ks == [2]  # 0.5 counted once; 0.3 only for subset
     rec, (probs, targs) = record(learn), learn.get_preds()
     t = targs.numpy()
-    assert rec['f1_macro_t0.5'] == pytest.approx(f1_score(t, probs > .5, average='macro', zero_division=0))
-    assert rec['f2_macro_t0.5'] == pytest.approx(fbeta_score(t, probs > .5, beta=2, average='macro', zero_division=0))
-    assert rec['subset_accuracy_t0.3'] == pytest.approx(((probs > .3) == targs.bool()).all(1).double().mean().item())
-    for i, l in enumerate(VOCAB): assert rec[f'f1_{l}_t0.5'] == pytest.approx(f1_score(t[:, i], probs[:, i] > .5, zero_division=0))
+    assert rec['f1_macro_t0p5'] == pytest.approx(f1_score(t, probs > .5, average='macro', zero_division=0))
+    assert rec['f2_macro_t0p5'] == pytest.approx(fbeta_score(t, probs > .5, beta=2, average='macro', zero_division=0))
+    assert rec['subset_accuracy_t0p3'] == pytest.approx(((probs > .3) == targs.bool()).all(1).double().mean().item())
+    for i, l in enumerate(VOCAB): assert rec[f'f1_{l}_t0p5'] == pytest.approx(f1_score(t[:, i], probs[:, i] > .5, zero_division=0))
 
 @pytest.mark.parametrize('chunk', [1, 100, 1000, 2**18])
 def test_any_chunk_gives_the_same_values(monkeypatch, chunk):
@@ -71,7 +71,7 @@ def test_two_learners_never_share_state():
     for learn in (la, lb, la):
         learn.fit(1, 0.1)
         rec, (probs, targs) = record(learn), learn.get_preds()
-        assert rec['f1_macro_t0.5'] == pytest.approx(f1_score(targs, probs > .5, average='macro', zero_division=0))
+        assert rec['f1_macro_t0p5'] == pytest.approx(f1_score(targs, probs > .5, average='macro', zero_division=0))
         assert rec['shared'] == pytest.approx(f1_score(targs, probs > .5, average='micro', zero_division=0))
         assert rec['top2_accuracy'] == pytest.approx(multilabel_topk_accuracy(probs, targs, 2).item())
 

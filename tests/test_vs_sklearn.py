@@ -13,7 +13,7 @@ def pred_mask(preds, thresh): return (preds.sigmoid() > thresh).numpy()
 
 @pytest.mark.parametrize('average', ['micro', 'macro', 'weighted', 'samples'])
 @pytest.mark.parametrize('beta', [1., 0.5, 2.])
-@pytest.mark.parametrize('thresh', THRESHES, ids=['t0.5', 't0.2', 't0.85', 'tvec'])
+@pytest.mark.parametrize('thresh', THRESHES, ids=['t0p5', 't0p2', 't0p85', 'tvec'])
 @pytest.mark.parametrize('bs', [200, 64, 7])
 def test_fscore(average, beta, thresh, bs):
     preds, targs = rand_data()
@@ -37,7 +37,7 @@ def test_fscore_nan_zero_division_ignores_undefined_labels():
     exp = f1_score(targs.numpy(), pred_mask(preds, 0.5), average='macro', zero_division=np.nan)
     assert got == pytest.approx(exp, abs=1e-9)
 
-@pytest.mark.parametrize('thresh', THRESHES, ids=['t0.5', 't0.2', 't0.85', 'tvec'])
+@pytest.mark.parametrize('thresh', THRESHES, ids=['t0p5', 't0p2', 't0p85', 'tvec'])
 @pytest.mark.parametrize('bs', [200, 33])
 def test_accuracies(thresh, bs):
     preds, targs = rand_data(seed=3)
@@ -46,7 +46,7 @@ def test_accuracies(thresh, bs):
     assert feed(SubsetAccuracy(thresh), preds, targs, bs) == pytest.approx(accuracy_score(t, pm))
 
 @pytest.mark.parametrize('kind,sk', [(PerLabelRecall, recall_score), (PerLabelPrecision, precision_score), (PerLabelFScore, f1_score)])
-@pytest.mark.parametrize('thresh', [0.5, THRESHES[-1]], ids=['t0.5', 'tvec'])
+@pytest.mark.parametrize('thresh', [0.5, THRESHES[-1]], ids=['t0p5', 'tvec'])
 def test_per_label(kind, sk, thresh):
     preds, targs = rand_data(seed=4)
     cols = kind([f'l{i}' for i in range(6)], thresh=thresh)
