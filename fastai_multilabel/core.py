@@ -7,14 +7,14 @@ Docs: https://fastai-multilabel.github.io/fastai_multilabel/core.html.md"""
 # %% ../nbs/00_core.ipynb #ffad72fe
 from __future__ import annotations
 import math
-from collections.abc import Sequence
 import torch
 from torch import Tensor
+from .formulas import AVERAGES, CRITERIA, check_choice, check_k, check_beta, check_n_bins, check_zero_division, check_labels, check_shapes, thresh_values
 
 # %% auto #0
-__all__ = ['AVERAGES', 'CRITERIA', 'as_plain', 'as_float32', 'check_choice', 'check_preds_targs', 'targ_mask', 'value_sums',
-           'check_value_sums', 'check_values', 'check_thresh', 'logit_thresh', 'predict_mask', 'check_k', 'check_beta',
-           'check_n_bins', 'check_zero_division', 'check_labels']
+__all__ = ['as_plain', 'as_float32', 'check_preds_targs', 'targ_mask', 'value_sums', 'check_value_sums', 'check_values',
+           'check_thresh', 'logit_thresh', 'predict_mask', 'AVERAGES', 'CRITERIA', 'check_choice', 'check_k',
+           'check_beta', 'check_n_bins', 'check_zero_division', 'check_labels']
 
 # %% ../nbs/00_core.ipynb #e9c6db9d
 def as_plain(x):
@@ -26,31 +26,15 @@ def as_float32(x):
     return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
 
 # %% ../nbs/00_core.ipynb #f6d02509
-AVERAGES = ('micro', 'macro', 'weighted', 'samples')
-CRITERIA = ('hamming', 'exact_match', 'overlap', 'contain', 'belong')
-
-def check_choice(value, choices, argname):
-    "Raise a `ValueError` if `value` of `argname` is not one of `choices`."
-    if value not in choices: raise ValueError(f"Expected `{argname}` to be one of {choices}, but got {value!r}")
-    return value
+_all_ = ['AVERAGES', 'CRITERIA', 'check_choice', 'check_k', 'check_beta', 'check_n_bins', 'check_zero_division', 'check_labels']
 
 # %% ../nbs/00_core.ipynb #ad771b92
-def _shape(x): return tuple(x.shape)
-
 def check_preds_targs(preds, targs):
     "Raise unless `preds` (float scores) and `targs` (multi-hot) are tensors of one `(N, n_labels)` shape."
     for nm,x in (('preds',preds), ('targs',targs)):
         if not isinstance(x, Tensor): raise TypeError(f"Expected `{nm}` to be a torch.Tensor, but got {type(x).__name__}")
-    if targs.ndim == 1 and preds.ndim == 2:
-        raise ValueError(f"Expected multi-hot `targs` of shape (N, n_labels) like `preds` {_shape(preds)}, but got shape "
-                         f"{_shape(targs)}: single-label targets need a single-label metric such as fastai's `accuracy`")
-    if preds.ndim != 2:
-        raise ValueError(f"Expected `preds` of shape (N, n_labels), but got shape {_shape(preds)}")
-    if preds.shape != targs.shape:
-        raise ValueError(f"Expected `targs` to have the shape of `preds` {_shape(preds)}, but got {_shape(targs)}")
-    if preds.shape[1] == 0: raise ValueError(f"Expected `preds` with at least one label, but got shape {_shape(preds)}")
-    if not preds.is_floating_point():
-        raise TypeError(f"Expected `preds` to be float scores (logits or probabilities), but got dtype {preds.dtype}")
+    if preds.ndim == 2 and preds.shape == targs.shape and preds.shape[1] and preds.is_floating_point(): return  # every batch: fast path
+    check_shapes(preds.shape, targs.shape, preds.dtype, preds.is_floating_point())  # the messages, shared with the Keras adapter
 
 # %% ../nbs/00_core.ipynb #23cad7d8
 def targ_mask(targs):
@@ -81,19 +65,16 @@ def check_values(preds, targs):
 # %% ../nbs/00_core.ipynb #bc1bc3b7
 def check_thresh(thresh, n_labels=None, argname='thresh'):
     "Return `thresh` as a float or a float tensor of `n_labels` values in [0, 1], or raise naming `argname`."
-    if isinstance(thresh, (Sequence, Tensor)) and not isinstance(thresh, str) or type(thresh).__module__ == 'numpy':
-        t = torch.as_tensor(thresh, dtype=torch.float32).flatten()
-        if t.numel() == 0: raise ValueError(f"Expected `{argname}` to be a float in [0, 1] or one value per label, but got an empty {type(thresh).__name__}")
-        if t.numel() == 1: thresh = t.item()
-        else:
-            if n_labels is not None and t.numel() != n_labels:
-                raise ValueError(f"Expected `{argname}` to have one value per label ({n_labels}), but got {t.numel()} values")
-            if not ((t >= 0) & (t <= 1)).all(): raise ValueError(f"Expected every value of `{argname}` in [0, 1], but got {t.tolist()}")
-            return t
-    if isinstance(thresh, bool) or not isinstance(thresh, (int, float)):
-        raise TypeError(f"Expected `{argname}` to be a float in [0, 1] or a tensor of per-label values, but got {thresh!r}")
-    if not 0 <= thresh <= 1: raise ValueError(f"Expected `{argname}` in [0, 1], but got {thresh}")
-    return float(thresh)
+    if not isinstance(thresh, Tensor):  # plain Python or NumPy: checked in `formulas`, shared with the Keras adapter
+        v = thresh_values(thresh, n_labels, argname)
+        return torch.tensor(v, dtype=torch.float32) if isinstance(v, tuple) else v
+    t = thresh.detach().to(torch.float32).flatten()
+    if t.numel() == 0: raise ValueError(f"Expected `{argname}` to be a float in [0, 1] or one value per label, but got an empty Tensor")
+    if t.numel() == 1: return thresh_values(t.item(), n_labels, argname)
+    if n_labels is not None and t.numel() != n_labels:
+        raise ValueError(f"Expected `{argname}` to have one value per label ({n_labels}), but got {t.numel()} values")
+    if not ((t >= 0) & (t <= 1)).all(): raise ValueError(f"Expected every value of `{argname}` in [0, 1], but got {t.tolist()}")
+    return t
 
 def logit_thresh(thresh):
     "The logit of `thresh` (float or tensor): `x > logit_thresh(t)` exactly when `sigmoid(x) > t`."
@@ -105,39 +86,3 @@ def predict_mask(preds, thresh, sigmoid=True):
     t = logit_thresh(thresh) if sigmoid else thresh
     if isinstance(t, Tensor): t = t.to(preds.device)
     return preds > t
-
-# %% ../nbs/00_core.ipynb #f763810f
-def check_k(k, n_labels=None):
-    "Return `k` if it is an int in [1, `n_labels`], else raise."
-    if isinstance(k, bool) or not isinstance(k, int): raise TypeError(f"Expected `k` to be an int, but got {k!r}")
-    if k < 1: raise ValueError(f"Expected `k` >= 1, but got {k}")
-    if n_labels is not None and k > n_labels: raise ValueError(f"Expected `k` <= the number of labels ({n_labels}), but got {k}")
-    return k
-
-def check_beta(beta):
-    "Return `beta` as a positive float, else raise."
-    if isinstance(beta, bool) or not isinstance(beta, (int, float)): raise TypeError(f"Expected `beta` to be a number, but got {beta!r}")
-    if not beta > 0 or not math.isfinite(beta): raise ValueError(f"Expected `beta` > 0, but got {beta}")
-    return float(beta)
-
-def check_n_bins(n_bins):
-    "Return `n_bins` if it is an int >= 1, else raise."
-    if isinstance(n_bins, bool) or not isinstance(n_bins, int) or n_bins < 1:
-        raise ValueError(f"Expected `n_bins` to be an int >= 1, but got {n_bins!r}")
-    return n_bins
-
-def check_zero_division(zero_division):
-    "Return `zero_division` if it is 0, 1 or NaN, else raise."
-    if isinstance(zero_division, bool) or not isinstance(zero_division, (int, float)) or not (zero_division in (0, 1) or math.isnan(zero_division)):
-        raise ValueError(f"Expected `zero_division` to be 0, 1 or nan, but got {zero_division!r}")
-    return float(zero_division)
-
-# %% ../nbs/00_core.ipynb #91f9c3c8
-def check_labels(labels, n_labels=None):
-    "Return `labels` as a list of strings, checking there are `n_labels` of them."
-    if isinstance(labels, (str, bytes)) or not hasattr(labels, '__len__'):
-        raise TypeError(f"Expected `labels` to be a sequence of label names (such as `dls.vocab`), but got {labels!r}")
-    labels = [str(l) for l in labels]
-    if n_labels is not None and len(labels) != n_labels:
-        raise ValueError(f"Expected `labels` to name every output ({n_labels}), but got {len(labels)} labels")
-    return labels

@@ -10,13 +10,14 @@ import math
 import torch
 from torch import Tensor
 from .core import *
+from . import formulas
 
 # %% auto #0
-__all__ = ['label_counts', 'split_counts', 'safe_div', 'nan_average', 'score_from_counts', 'accuracy_from_counts', 'counts_score',
-           'sample_counts', 'set_scores_from_counts', 'set_scores', 'subset_scores', 'sample_scores_from_counts',
-           'sample_scores', 'topk_mask', 'topk_scores', 'precision_at_k_scores', 'recall_at_k_scores',
-           'multilabel_fbeta_score', 'multilabel_precision', 'multilabel_recall', 'multilabel_accuracy',
-           'multilabel_subset_accuracy', 'multilabel_topk_accuracy', 'multilabel_precision_at_k',
+__all__ = ['TORCH', 'label_counts', 'split_counts', 'safe_div', 'nan_average', 'score_from_counts', 'accuracy_from_counts',
+           'counts_score', 'sample_counts', 'set_scores_from_counts', 'set_scores', 'subset_scores',
+           'sample_scores_from_counts', 'sample_scores', 'topk_mask', 'topk_scores', 'precision_at_k_scores',
+           'recall_at_k_scores', 'multilabel_fbeta_score', 'multilabel_precision', 'multilabel_recall',
+           'multilabel_accuracy', 'multilabel_subset_accuracy', 'multilabel_topk_accuracy', 'multilabel_precision_at_k',
            'multilabel_recall_at_k']
 
 # %% ../nbs/01_functional.ipynb #7e182416
@@ -30,38 +31,27 @@ def split_counts(counts, n):
     return tp, pp-tp, pos-tp, n-pp-pos+tp
 
 # %% ../nbs/01_functional.ipynb #166ea56b
+TORCH = formulas.array_ops(float=lambda x: torch.as_tensor(x).double(), where=torch.where, sum=torch.sum, isnan=torch.isnan)
+
 def safe_div(num, den, zero_division=0.):
     "`num / den` in float64, `zero_division` where `den` is 0."
-    num,den = torch.as_tensor(num).double(), torch.as_tensor(den).double()
-    return torch.where(den > 0, num / torch.where(den > 0, den, 1.), zero_division)
-
-def _score(kind, tp, fp, fn, beta, zero_division):
-    if kind == 'precision': return safe_div(tp, tp+fp, zero_division)
-    if kind == 'recall':    return safe_div(tp, tp+fn, zero_division)
-    b2 = beta**2
-    return safe_div((1+b2)*tp, (1+b2)*tp + b2*fn + fp, zero_division)
+    return formulas.safe_div(num, den, zero_division, xp=TORCH)
 
 def nan_average(scores, weights=None):
     "Mean of `scores` weighted by `weights`, leaving out NaN scores; unweighted if the weights left sum to 0; NaN if none is left."
-    keep = ~scores.isnan()
-    w = torch.ones_like(scores) if weights is None else torch.as_tensor(weights, dtype=scores.dtype, device=scores.device)
-    if w.shape != scores.shape: raise ValueError(f"Expected `weights` of the shape of `scores` {tuple(scores.shape)}, but got {tuple(w.shape)}")
-    w = torch.where(keep, w, 0.)
-    w = torch.where(w.sum() > 0, w, keep.to(w.dtype))  # scikit-learn: all weights 0 -> plain mean
-    return torch.where(keep, scores, 0.).mul(w).sum() / w.sum()
+    if weights is not None:
+        weights = torch.as_tensor(weights, dtype=scores.dtype, device=scores.device)
+        if weights.shape != scores.shape: raise ValueError(f"Expected `weights` of the shape of `scores` {tuple(scores.shape)}, but got {tuple(weights.shape)}")
+    return formulas.nan_average(scores, weights, xp=TORCH)
 
 def score_from_counts(kind, tp, fp, fn, beta=1., average='macro', zero_division=0.):
     "`kind` ('precision', 'recall' or 'fbeta') from per-label counts, averaged by `average` (None: per label)."
-    check_choice(kind, ('precision', 'recall', 'fbeta'), 'kind')
-    if average == 'micro': return _score(kind, tp.sum(), fp.sum(), fn.sum(), beta, zero_division)
-    s = _score(kind, tp, fp, fn, beta, zero_division)
-    if average is None: return s
-    return nan_average(s, None if check_choice(average, ('macro', 'weighted'), 'average') == 'macro' else tp+fn)
+    return formulas.score_from_counts(kind, tp, fp, fn, beta, average, zero_division, xp=TORCH)
 
 # %% ../nbs/01_functional.ipynb #3b8ef254
 def accuracy_from_counts(tp, fp, fn, tn):
     "Share of all sample-label pairs predicted right (fastai's `accuracy_multi`)."
-    return safe_div((tp+tn).sum(), (tp+fp+fn+tn).sum(), float('nan'))
+    return formulas.accuracy_from_counts(tp, fp, fn, tn, xp=TORCH)
 
 def counts_score(counts, kind='fbeta', beta=1., average='macro', zero_division=0.):
     "`score_from_counts` (or `accuracy_from_counts` if `kind` is 'accuracy') of stacked `counts` `(tp, fp, fn, tn)`."
@@ -75,13 +65,8 @@ def sample_counts(pmask, tmask):
     return (pmask & tmask).sum(1, dtype=torch.int32), pmask.sum(1, dtype=torch.int32), tmask.sum(1, dtype=torch.int32)
 
 def set_scores_from_counts(tp, pp, pos, n_labels, criteria='hamming'):
-    "Per-sample score of a predicted set by `criteria` (table below) from its `sample_counts` over `n_labels` labels."
-    if criteria == 'hamming':     return (n_labels - pp - pos + 2*tp).double() / n_labels  # labels right: n - fp - fn
-    if criteria == 'exact_match': return ((tp == pp) & (tp == pos)).double()
-    if criteria == 'overlap':     return (tp > 0).double()
-    if criteria == 'contain':     return (tp == pos).double()
-    if criteria == 'belong':      return (tp == pp).double()
-    check_choice(criteria, CRITERIA, 'criteria')
+    "Per-sample score of a predicted set by `criteria` (see [formulas](00a_formulas.ipynb)) from its `sample_counts` over `n_labels` labels."
+    return formulas.set_scores_from_counts(tp, pp, pos, n_labels, criteria, xp=TORCH)
 
 def set_scores(pmask, tmask, criteria='hamming'):
     "Per-sample score of the predicted set `pmask` against the true set `tmask` by `criteria`."
@@ -93,7 +78,7 @@ def subset_scores(pmask, tmask):
 
 def sample_scores_from_counts(kind, tp, pp, pos, beta=1., zero_division=0.):
     "`kind` ('precision', 'recall' or 'fbeta') of each sample from its `sample_counts`."
-    return _score(kind, tp, pp-tp, pos-tp, beta, zero_division)
+    return formulas.sample_scores_from_counts(kind, tp, pp, pos, beta, zero_division, xp=TORCH)
 
 def sample_scores(kind, pmask, tmask, beta=1., zero_division=0.):
     "`kind` ('precision', 'recall' or 'fbeta') of each sample over its labels: scikit-learn's `average='samples'` before the mean."
