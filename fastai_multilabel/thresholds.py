@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 from .core import *
 from .functional import label_counts, split_counts, score_from_counts
+from .formulas import grid_edges
 
 # %% auto #0
 __all__ = ['sorted_bits', 'bits_to_probs', 'cut_scores', 'cut_thresholds', 'best_thresholds', 'scores_at', 'bin_edges',
@@ -141,8 +142,8 @@ def scores_at(probs, targs, thresh, beta=1., metric='fbeta', zero_division=0.):
 
 # %% ../nbs/01b_thresholds.ipynb #0ffaadb7
 def bin_edges(n_bins=1024, dtype=torch.float32, device=None):
-    "The `n_bins + 1` edges 0, 1/n_bins, ..., 1 of the threshold grid."
-    return torch.linspace(0, 1, n_bins+1, dtype=dtype, device=device)
+    "The `n_bins + 1` edges 0, 1/n_bins, ..., 1 of the threshold grid (`formulas.grid_edges`, shared with the Keras adapter)."
+    return torch.tensor(grid_edges(n_bins), dtype=dtype, device=device)
 
 def hist_codes(
     preds:Tensor, # Scores (N, n_labels): probabilities, or logits with `sigmoid=True`
@@ -160,29 +161,37 @@ def hist_codes(
     if n_bins & (n_bins-1) == 0:  # a power of two: p * n_bins is exact in floating point, so its ceiling is the bin
         b = p.mul_(n_bins).ceil_()
         if not sigmoid: b = b.clamp_(0, n_bins)
-    else: b = torch.bucketize(p, bin_edges(n_bins, p.dtype, p.device)).to(p.dtype)
+    else:
+        b = torch.bucketize(p, bin_edges(n_bins, p.dtype, p.device)).to(p.dtype)
+        if not sigmoid: b = b.clamp_(0, n_bins)  # a probability above 1 stays in its label's last bin (and is reported)
     t = targs.T if targs.dtype == p.dtype else targs.T.to(p.dtype)
     if L*stride < 2**24:  # exact in float32: a few in-place passes, cast once to int32
         offs = torch.arange(L, device=p.device, dtype=p.dtype)[:, None] * stride
         return b.mul_(2).add_(t).add_(offs).clamp_(0, L*stride-1).to(torch.int32).view(-1)  # clamp: targets not 0/1 stay in range
     return (b.long()*2 + torch.arange(L, device=p.device)[:, None]*stride + t.long()).clamp_(0, L*stride-1).view(-1)
 
-def best_thresholds_binned(hist, beta=1., per_label=True, metric='fbeta', average='micro', zero_division=0.):
-    "Best grid thresholds and their scores from a `(n_labels, n_bins+1, 2)` histogram of [negatives, positives]."
+def best_thresholds_binned(hist, beta=1., per_label=True, metric='fbeta', average='micro', zero_division=0., min_pos=0):
+    "Best grid thresholds and their scores from a `(n_labels, n_bins+1, 2)` histogram of [negatives, positives]; with `per_label`, labels with fewer than `min_pos` positives take the global (micro) threshold."
     check_beta(beta); check_choice(metric, ('fbeta', 'accuracy'), 'metric'); check_choice(average, ('micro', 'macro'), 'average')
     n_bins = hist.shape[1] - 1
-    if not per_label and average == 'micro': hist = hist.sum(0, keepdim=True)
-    # predicted at edge e_k: bins above k. Reverse cumulative sums, shifted: column k counts bins k+1..n_bins
-    above = hist.flip(1).cumsum(1).flip(1)
+    sc = _binned_cut_scores(hist.sum(0, keepdim=True) if not per_label and average == 'micro' else hist, beta, metric, zero_division)
+    if not per_label and average == 'macro': sc = sc.mean(0, keepdim=True)
+    edges = bin_edges(n_bins, device=hist.device)
+    j = n_bins - sc.flip(1).max(1).indices  # the first maximum from the top: ties go to the highest threshold, as in `best_thresholds`
+    if per_label and min_pos > 0:
+        few = hist[..., 1].sum(1) < min_pos
+        jg = n_bins - _binned_cut_scores(hist.sum(0, keepdim=True), beta, metric, zero_division).flip(1).max(1).indices
+        j = torch.where(few, jg, j)
+    best = sc.gather(1, j[:, None])[:, 0]
+    return (edges[j],best) if per_label else (edges[j][0],best[0])
+
+def _binned_cut_scores(hist, beta, metric, zero_division):
+    "Score of each row of `hist` at each grid edge: predicted at edge e_k are the bins above k."
+    above = hist.flip(1).cumsum(1).flip(1)  # reverse cumulative sums, shifted: column k counts bins k+1..n_bins
     above = torch.cat([above[:, 1:], torch.zeros_like(above[:, :1])], 1)
     tp,pp = above[..., 1],above.sum(-1)
     P,n = hist[..., 1].sum(1),hist.sum((1, 2))
-    sc = _score_from_cut_counts(tp, pp, P[:, None], n[:, None], beta, metric, zero_division)
-    edges = bin_edges(n_bins, device=hist.device)
-    if not per_label and average == 'macro': sc = sc.mean(0, keepdim=True)
-    best,k = sc.flip(1).max(1)  # the first maximum from the top: ties go to the highest threshold, as in `best_thresholds`
-    th = edges[n_bins - k]
-    return (th,best) if per_label else (th[0],best[0])
+    return _score_from_cut_counts(tp, pp, P[:, None], n[:, None], beta, metric, zero_division)
 
 def _score_from_cut_counts(tp, pp, P, n, beta, metric, zero_division):
     "Score of each grid cut from its true positives `tp`, predicted positives `pp`, positives `P` and samples `n`."

@@ -4,6 +4,7 @@ import numpy as np, pandas as pd
 from sklearn.metrics import f1_score, precision_recall_fscore_support
 from fastai.tabular.all import TabularDataLoaders, MultiCategoryBlock, tabular_learner, load_learner, BCEWithLogitsLossFlat
 from fastai_multilabel.all import *
+from fastai_multilabel.names import thresh_tag
 from helpers import record
 
 LABELS = ['cat', 'dog', 'bird', 'rare']
@@ -38,18 +39,32 @@ def test_search_in_fit_matches_its_thresholds(df, per_label, average):
     assert rec[ts.columns[0].name] == pytest.approx(exp) and ts.score == pytest.approx(exp)
     assert len(ts.history) == 2 and [h['epoch'] for h in ts.history] == [0, 1]
 
+def test_binned_search_gives_rare_labels_the_global_threshold(df):
+    "min_pos with n_bins: labels with fewer validation positives take the global (micro) grid threshold, as the exact search does."
+    from fastai_multilabel.thresholds import best_thresholds_binned
+    from fastai_multilabel.streaming import ThresholdHistogram
+    learn = make_learn(df, cbs=ThresholdSearch(per_label=True, n_bins=1024, min_pos=20))
+    learn.fit(1, 1e-2)
+    probs, targs = learn.get_preds()
+    few = targs.sum(0) < 20
+    assert few.tolist() == [False, False, False, True]   # 'rare'
+    h = ThresholdHistogram(1024, sigmoid=False); h.update(probs, targs)
+    g, _ = best_thresholds_binned(h.compute(), per_label=False)
+    th = learn.loss_func.thresh
+    assert th[3] == g and torch.equal(th, best_thresholds_binned(h.compute(), min_pos=20)[0].float())
+
 def test_tuned_metric_uses_the_thresholds_found_before_the_epoch(df):
     learn = make_learn(df, cbs=ThresholdSearch(), metrics=[ThresholdAccuracy('tuned'), ThresholdAccuracy(0.3)])
     learn.loss_func.thresh = 0.3
     learn.fit(1, 1e-2)
     rec = record(learn)
-    assert rec['accuracy_tuned'] == pytest.approx(rec['accuracy_t0.3'])   # epoch 0: the threshold set before the search
+    assert rec['accuracy_tuned'] == pytest.approx(rec['accuracy_t0p3'])   # epoch 0: the threshold set before the search
     th = learn.threshold_search.thresh
     assert learn.loss_func.thresh == th != 0.3
     learn.metrics = [ThresholdAccuracy('tuned'), ThresholdAccuracy(th)]
     learn.fit(1, 1e-2)
     rec = record(learn)
-    assert rec['accuracy_tuned'] == pytest.approx(rec[f'accuracy_t{th:g}'])  # next epoch: the threshold the search found
+    assert rec['accuracy_tuned'] == pytest.approx(rec[f'accuracy_{thresh_tag(th)}'])  # next epoch: the threshold the search found
 
 def test_search_only_inside_fit(df):
     learn = make_learn(df, cbs=ThresholdSearch(per_label=True))

@@ -111,7 +111,7 @@ class ThresholdSearch(Callback):
         if self._hist is not None:
             self._hist.flush()
             h = self._hist.stream.compute()
-            lth,lsc = best_thresholds_binned(h, **kw)
+            lth,lsc = best_thresholds_binned(h, min_pos=self.min_pos, **kw)
             if self.per_label: return lth,lsc.mean(),lth,lsc
             th,sc = best_thresholds_binned(h, per_label=False, average=self.average, **kw)
             return th,sc,lth,lsc
