@@ -5,6 +5,8 @@ PY      ?= python3
 VENV    ?= .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
+# The Keras adapter's docs and tests run on Keras' torch backend; tests/test_keras_backends.py runs JAX and TensorFlow
+export KERAS_BACKEND ?= torch
 
 .PHONY: demo test install check-clean nbtest pytest bench docs chromium
 
