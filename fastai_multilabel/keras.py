@@ -130,11 +130,13 @@ class MultilabelMetric(keras.metrics.Metric):
             if self.thresh == 'tuned' and v is self.cut: continue  # the tuned thresholds outlive an epoch
             v.assign(ops.zeros(v.shape, v.dtype))
 
-    def get_config(self): return {'name': self.name, 'dtype': self.dtype}
+    def get_config(self):
+        c = {'name': self.name, 'dtype': self.dtype}
+        return c if self._k is not None else {**c, 'thresh': _thresh_arg(self.thresh), 'from_logits': self.from_logits}
 
-# %% ../nbs/07_keras.ipynb #ka000013
 def _thresh_arg(thresh): return list(thresh) if isinstance(thresh, tuple) else thresh
 
+# %% ../nbs/07_keras.ipynb #ka000013
 @_register
 class ThresholdAccuracy(MultilabelMetric):
     "Share of all sample-label pairs predicted right at `thresh` (Keras' `BinaryAccuracy`), named `accuracy_t{thresh}`."
@@ -142,7 +144,6 @@ class ThresholdAccuracy(MultilabelMetric):
         t = _check_thresh(thresh)
         super().__init__('counts', name or metric_name('accuracy', _tag(t)), t, from_logits=from_logits, dtype=dtype)
     def _value(self): return accuracy_from_counts(*self._split(), xp=KERAS)
-    def get_config(self): return {**super().get_config(), 'thresh': _thresh_arg(self.thresh), 'from_logits': self.from_logits}
 
 @_register
 class SubsetAccuracy(MultilabelMetric):
@@ -151,7 +152,6 @@ class SubsetAccuracy(MultilabelMetric):
         t = _check_thresh(thresh)
         super().__init__('samples', name or metric_name('subset_accuracy', _tag(t)), t, from_logits=from_logits, dtype=dtype)
     def _sample_scores(self, tp, pp, pos): return set_scores_from_counts(tp, pp, pos, self.n_labels, 'exact_match', xp=KERAS)
-    def get_config(self): return {**super().get_config(), 'thresh': _thresh_arg(self.thresh), 'from_logits': self.from_logits}
 
 @_register
 class FScore(MultilabelMetric):
@@ -167,8 +167,7 @@ class FScore(MultilabelMetric):
         return score_from_counts('fbeta', tp, fp, fn, self.beta, self.average, self.zero_division, xp=KERAS)
     def _sample_scores(self, tp, pp, pos): return sample_scores_from_counts('fbeta', tp, pp, pos, self.beta, self.zero_division, xp=KERAS)
     def get_config(self):
-        return {**super().get_config(), 'beta': self.beta, 'thresh': _thresh_arg(self.thresh), 'average': self.average,
-                'from_logits': self.from_logits, 'zero_division': self.zero_division}
+        return {**super().get_config(), 'beta': self.beta, 'average': self.average, 'zero_division': self.zero_division}
 
 # %% ../nbs/07_keras.ipynb #ka000015
 @_register
@@ -211,8 +210,7 @@ class _PerLabel(MultilabelMetric):
         s = score_from_counts(self._score_kind, tp, fp, fn, self.beta, None, self.zero_division, xp=KERAS)
         return {c: s[i] for i,c in enumerate(self.columns)}
     def get_config(self):
-        return {**super().get_config(), 'labels': list(self.labels), 'thresh': _thresh_arg(self.thresh), 'from_logits': self.from_logits,
-                'zero_division': self.zero_division}
+        return {**super().get_config(), 'labels': list(self.labels), 'zero_division': self.zero_division}
 
 @_register
 class PerLabelRecall(_PerLabel):
@@ -251,8 +249,7 @@ class DefaultMetrics(MultilabelMetric):
                                        accuracy_from_counts(tp, fp, fn, tn, xp=KERAS)]))
         return {**res, **{c: f1[i] for i,c in enumerate(self.label_columns)}}
     def get_config(self):
-        return {**super().get_config(), 'labels': None if self.labels is None else list(self.labels), 'thresh': _thresh_arg(self.thresh),
-                'from_logits': self.from_logits}
+        return {**super().get_config(), 'labels': None if self.labels is None else list(self.labels)}
 
 def default_metrics(labels=None, thresh=0.5, from_logits=False)->list:
     "The recommended metrics of a multi-label model: macro F1, micro F1, accuracy, and per-label F1 if `labels`."
