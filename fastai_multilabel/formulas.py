@@ -6,7 +6,7 @@ Docs: https://fastai-multilabel.github.io/fastai_multilabel/formulas.html.md"""
 
 # %% ../nbs/00a_formulas.ipynb #fa000003
 from __future__ import annotations
-import math
+import math, numbers
 from collections.abc import Sequence
 from types import SimpleNamespace
 
@@ -26,14 +26,15 @@ def check_choice(value, choices, argname):
 
 def check_k(k, n_labels=None):
     "Return `k` if it is an int in [1, `n_labels`], else raise."
-    if isinstance(k, bool) or not isinstance(k, int): raise TypeError(f"Expected `k` to be an int, but got {k!r}")
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral): raise TypeError(f"Expected `k` to be an int, but got {k!r}")
+    k = int(k)
     if k < 1: raise ValueError(f"Expected `k` >= 1, but got {k}")
     if n_labels is not None and k > n_labels: raise ValueError(f"Expected `k` <= the number of labels ({n_labels}), but got {k}")
     return k
 
 def check_beta(beta):
     "Return `beta` as a positive float, else raise."
-    if isinstance(beta, bool) or not isinstance(beta, (int, float)): raise TypeError(f"Expected `beta` to be a number, but got {beta!r}")
+    if isinstance(beta, bool) or not isinstance(beta, numbers.Real): raise TypeError(f"Expected `beta` to be a number, but got {beta!r}")
     if not beta > 0 or not math.isfinite(beta): raise ValueError(f"Expected `beta` > 0, but got {beta}")
     return float(beta)
 
@@ -45,7 +46,7 @@ def check_n_bins(n_bins):
 
 def check_zero_division(zero_division):
     "Return `zero_division` if it is 0, 1 or NaN, else raise."
-    if isinstance(zero_division, bool) or not isinstance(zero_division, (int, float)) or not (zero_division in (0, 1) or math.isnan(zero_division)):
+    if isinstance(zero_division, bool) or not isinstance(zero_division, numbers.Real) or not (zero_division in (0, 1) or math.isnan(zero_division)):
         raise ValueError(f"Expected `zero_division` to be 0, 1 or nan, but got {zero_division!r}")
     return float(zero_division)
 

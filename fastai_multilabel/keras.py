@@ -337,8 +337,21 @@ class ThresholdSearch(keras.callbacks.Callback):
         self.thresh_name = 'val_' + metric_name('tuned_thresh', 'perlabel_mean' if per_label else m, '' if per_label else scope, bins)
 
     def on_train_begin(self, logs=None): self.history = []
+    def on_epoch_begin(self, epoch, logs=None): self._validated = False
+    def on_test_begin(self, logs=None): self._validated = True  # Keras resets the metrics here: the histogram counts validation only
+
+    def on_train_end(self, logs=None):
+        if not self.history: raise ValueError("ThresholdSearch found no validation pass: give `fit` validation data (and, with the "
+                                              "histogram, `search.histogram` in `metrics=` of `model.compile`)")
+
+    def thresh_at(self, epoch):
+        "The thresholds found after `epoch` (e.g. `EarlyStopping(restore_best_weights=True).best_epoch`): per label if `per_label`."
+        for h in self.history:
+            if h['epoch'] == epoch: return h['thresh']
+        raise ValueError(f"Expected an epoch with a threshold search ({[h['epoch'] for h in self.history]}), but got {epoch}")
 
     def on_epoch_end(self, epoch, logs=None):
+        if self.histogram is not None and not getattr(self, '_validated', False): return  # no validation this epoch (`validation_freq`)
         from fastai_multilabel.thresholds import best_thresholds, best_thresholds_binned  # torch, only here
         import torch
         kw = dict(beta=self.beta, metric=self.metric)
