@@ -43,7 +43,7 @@ def _tag(thresh):
 
 def topk_mask(y_pred, k):
     "Boolean mask of the `k` highest scores of each row of `y_pred`; among tied scores the lowest label index wins (as in fastai)."
-    kth = ops.top_k(y_pred, k)[0][:, k-1:k]
+    kth = ops.min(ops.top_k(y_pred, k, sorted=False)[0], axis=1, keepdims=True)  # a min, not a slice: XLA would sort the row
     above,tied = ops.greater(y_pred, kth),ops.equal(y_pred, kth)
     free = k - ops.sum(ops.cast(above, 'int32'), axis=1, keepdims=True)
     return ops.logical_or(above, ops.logical_and(tied, ops.cumsum(ops.cast(tied, 'int32'), axis=1) <= free))
@@ -88,15 +88,15 @@ class MultilabelMetric(keras.metrics.Metric):
         if self.n_labels is None: self._build(y_pred.shape[1])
         elif y_pred.shape[1] != self.n_labels:
             raise ValueError(f"Expected every batch of `preds` to have the {self.n_labels} labels of the first, but got shape {tuple(y_pred.shape)}")
-        y_pred,y_true = ops.cast(y_pred, 'float32'),ops.cast(y_true, 'float32')
-        bad = ops.logical_and(ops.not_equal(y_true, 0), ops.not_equal(y_true, 1))
-        bad = ops.logical_or(bad, ops.logical_not(ops.isfinite(y_pred)))
-        if self._k is None and not self.from_logits: bad = ops.logical_or(bad, ops.logical_or(y_pred < 0, y_pred > 1))  # logits without from_logits
-        self.bad.assign_add(ops.sum(ops.cast(bad, 'float32')))
-        pmask,tmask = self._mask(y_pred),ops.equal(y_true, 1)
+        p,t = ops.cast(y_pred, 'float32'),ops.cast(y_true, 'float32')
+        # few full-size ops (each costs a dispatch in eager torch): |t(t-1)| is 0 only for 0/1 targets; p*0 is NaN for NaN or inf
+        bad = ops.sum(ops.abs(t * t - t) + p * 0.)
+        if self._k is None and not self.from_logits: bad = bad + ops.sum(ops.relu(ops.abs(p - .5) - .5))  # logits without from_logits
+        self.bad.assign_add(bad)
+        pm = ops.cast(self._mask(p), 'float32')  # 0/1; the targets `t` are used as they are (0/1 when `bad` is 0)
         w = None if sample_weight is None else ops.reshape(ops.cast(sample_weight, 'float32'), (-1,))
-        if self._kind == 'counts': return self._add_counts(pmask, tmask, w)
-        s = self._sample_scores(*[ops.sum(ops.cast(m, 'float32'), axis=1) for m in (ops.logical_and(pmask, tmask), pmask, tmask)])
+        if self._kind == 'counts': return self._add_counts(pm, t, w)
+        s = self._sample_scores(ops.sum(pm * t, axis=1), ops.sum(pm, axis=1), ops.sum(t, axis=1))
         keep = s == s  # a NaN score (zero_division=nan) leaves its sample out, as the fastai metrics do
         n = ops.cast(keep, 'float32') if w is None else ops.where(keep, w, 0.)
         s = ops.where(keep, s, 0.) if w is None else ops.where(keep, s * w, 0.)
@@ -105,11 +105,10 @@ class MultilabelMetric(keras.metrics.Metric):
         comp = (t - self.total) - y
         self.total.assign(t); self.comp.assign(comp); self.n.assign_add(ops.sum(n))
 
-    def _add_counts(self, pmask, tmask, w):
-        ms = [ops.cast(m, 'float32') for m in (ops.logical_and(pmask, tmask), pmask, tmask)]
-        if w is not None: ms = [m * w[:, None] for m in ms]
-        self.counts.assign_add(ops.stack([ops.sum(m, axis=0) for m in ms]))
-        self.n.assign_add(ops.cast(ops.shape(pmask)[0], 'float32') if w is None else ops.sum(w))
+    def _add_counts(self, pm, t, w):
+        pw,tw = (pm,t) if w is None else (pm * w[:, None],t * w[:, None])
+        self.counts.assign_add(ops.stack([ops.sum(pw * t, axis=0), ops.sum(pw, axis=0), ops.sum(tw, axis=0)]))
+        self.n.assign_add(ops.cast(ops.shape(pm)[0], 'float32') if w is None else ops.sum(w))
 
     def _split(self):
         "`(tp, fp, fn, tn)` per label."
@@ -121,9 +120,13 @@ class MultilabelMetric(keras.metrics.Metric):
 
     def result(self):
         if self.n_labels is None: return float('nan')  # no batch yet
-        v,nan = self._value(),float('nan')
-        if isinstance(v, dict): return {k: ops.where(self.bad > 0, nan, x) for k,x in v.items()}
-        return ops.where(self.bad > 0, nan, v)
+        v = self._value()
+        if not isinstance(v, dict): return ops.where(self.bad != 0, float('nan'), v)  # `bad` is NaN after a NaN prediction
+        # Keras reads results after every batch: one `where` on the stacked values, then one unstack, whatever the columns
+        vals = ops.where(self.bad != 0, float('nan'), ops.concatenate([ops.reshape(x, (-1,)) for x in v.values()]))
+        return dict(zip(self._columns(v), ops.unstack(vals)))
+
+    def _columns(self, v): return [k for k,x in v.items() for _ in range(math.prod(x.shape))]
 
     def reset_state(self):
         for v in self.variables:
@@ -207,8 +210,8 @@ class _PerLabel(MultilabelMetric):
         super().__init__('counts', name or metric_name(prefix, 'per_label', _tag(t)), t, from_logits=from_logits, labels=labels, dtype=dtype)
     def _value(self):
         tp,fp,fn,_ = self._split()
-        s = score_from_counts(self._score_kind, tp, fp, fn, self.beta, None, self.zero_division, xp=KERAS)
-        return {c: s[i] for i,c in enumerate(self.columns)}
+        return {'': score_from_counts(self._score_kind, tp, fp, fn, self.beta, None, self.zero_division, xp=KERAS)}
+    def _columns(self, v): return self.columns
     def get_config(self):
         return {**super().get_config(), 'labels': list(self.labels), 'zero_division': self.zero_division}
 
@@ -247,7 +250,8 @@ class DefaultMetrics(MultilabelMetric):
         f1 = score_from_counts('fbeta', tp, fp, fn, average=None, xp=KERAS)
         res = dict(zip(self.columns, [nan_average(f1, xp=KERAS), score_from_counts('fbeta', tp, fp, fn, average='micro', xp=KERAS),
                                        accuracy_from_counts(tp, fp, fn, tn, xp=KERAS)]))
-        return {**res, **{c: f1[i] for i,c in enumerate(self.label_columns)}}
+        return {**res, '': f1} if self.label_columns else res
+    def _columns(self, v): return self.columns + self.label_columns
     def get_config(self):
         return {**super().get_config(), 'labels': None if self.labels is None else list(self.labels)}
 
