@@ -1,0 +1,226 @@
+"""The Keras adapter end to end under the backend in `KERAS_BACKEND`: fit, History, CSVLogger, ModelCheckpoint, EarlyStopping,
+`ThresholdSearch` and `with_decisions`, checked against scikit-learn and the torch threshold search; metric serialization
+and the search's need for a validation pass.
+
+Usage: KERAS_BACKEND=jax python tests/keras_backend_check.py [--epochs 3] [--quiet]
+Raises AssertionError naming what differs; exits 0 and prints a JSON summary when every check passes.
+`tests/test_keras_backends.py` runs it once per backend, each in its own process.
+"""
+import argparse, csv, json, math, os, pathlib, sys, tempfile, time
+
+BACKEND = os.environ.get('KERAS_BACKEND', 'tensorflow')  # Keras' own default
+LABELS = ['cat', 'dog', 'bird']
+TOL = 1e-5
+
+def check(ok, msg):
+    "Raise an AssertionError with `msg` unless `ok`."
+    if not ok: raise AssertionError(msg)
+
+def close(got, exp, what, tol=TOL):
+    check(abs(float(got) - float(exp)) <= tol, f'{what}: Keras logged {float(got)!r}, expected {float(exp)!r} (tolerance {tol:g})')
+
+def check_imports():
+    "Under JAX and TensorFlow, `import fastai_multilabel.keras` must not import torch or fastai; run before anything else imports them."
+    import keras  # Keras imports its backend (and, by itself, scikit-learn and pandas): not ours to check
+    before = set(sys.modules)
+    import fastai_multilabel.keras
+    new = sorted({m.split('.')[0] for m in set(sys.modules) - before} & {'torch', 'torchmetrics', 'fastai'})
+    if BACKEND != 'torch': check(not new, f'`import fastai_multilabel.keras` under {BACKEND} imported {new}')
+    return new
+
+def make_data(n_train=3000, n_val=1000, seed=0):
+    "Seeded images (28, 28) whose multi-hot labels follow 3 hidden factors; 'bird' is rare (about 7%)."
+    import numpy as np
+    rng = np.random.default_rng(seed)
+    n = n_train + n_val
+    z = rng.normal(size=(n, 3))
+    proj = rng.normal(size=(3, 28*28)) / 4
+    x = (z @ proj + rng.normal(size=(n, 28*28))).reshape(n, 28, 28).astype('float32')
+    y = (z + 0.3 * rng.normal(size=(n, 3)) > np.array([0., 0.5, 1.5])).astype('float32')  # some label noise: thresholds matter
+    return (x[:n_train], y[:n_train]), (x[n_train:], y[n_train:])
+
+def topk_np(p, k):
+    "Mask of the `k` highest scores of each row (no ties in continuous scores)."
+    import numpy as np
+    m = np.zeros(p.shape, bool)
+    np.put_along_axis(m, np.argsort(-p, axis=1, kind='stable')[:, :k], True, axis=1)
+    return m
+
+def expected_columns():
+    "The `val_` columns our metrics must write, by label name."
+    return ({'val_f1_macro_t0p5', 'val_f1_micro_t0p5', 'val_accuracy_t0p5', 'val_top2_accuracy', 'val_f1_samples_t0p5',
+             'val_subset_accuracy_t0p5', 'val_f1_macro_tuned', 'val_tuned_f1_perlabel_bins1024', 'val_tuned_thresh_perlabel_mean_bins1024'}
+            | {f'val_f1_{l}_t0p5' for l in LABELS} | {f'val_recall_{l}_t0p5' for l in LABELS})
+
+def fit(tmp, epochs, bs=64):
+    "The issue's model trained on `make_data`, with our metrics, Keras' own, and the callbacks users combine them with."
+    import keras
+    from fastai_multilabel.keras import default_metrics, TopKAccuracy, FScore, PerLabelRecall, SubsetAccuracy, ThresholdSearch
+    (x, y), (xv, yv) = make_data()
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((28, 28)), keras.layers.Flatten(), keras.layers.Dense(128, activation='relu'),
+                              keras.layers.Dense(3, activation='sigmoid')])
+    search = ThresholdSearch(per_label=True)
+    model.compile('adam', loss='binary_crossentropy',
+                  metrics=[*default_metrics(LABELS), TopKAccuracy(2), FScore(average='samples'), PerLabelRecall(LABELS), SubsetAccuracy(),
+                           FScore(thresh='tuned'), keras.metrics.F1Score(threshold=0.5, average='macro'), keras.metrics.BinaryAccuracy(),
+                           search.histogram])
+    stop = keras.callbacks.EarlyStopping(monitor='val_f1_macro_t0p5', patience=5)
+    cbs = [search, stop, keras.callbacks.ModelCheckpoint(str(tmp/'m-{epoch:02d}-{val_f1_macro_t0p5:.3f}.keras')),
+           keras.callbacks.CSVLogger(str(tmp/'log.csv'))]
+    h = model.fit(x, y, validation_data=(xv, yv), epochs=epochs, batch_size=bs, callbacks=cbs, verbose=0)
+    return model, search, stop, h.history, (xv, yv)
+
+def check_vs_sklearn(hist, p, y):
+    "The last epoch's `val_` columns against scikit-learn (and numpy for top-2) on `p` = `model.predict(x_val)`, and against Keras' own."
+    import numpy as np
+    from sklearn.metrics import f1_score, recall_score, accuracy_score
+    last = {k: v[-1] for k, v in hist.items()}
+    yp = p > np.float32(0.5)
+    close(last['val_f1_macro_t0p5'], f1_score(y, yp, average='macro', zero_division=0), 'val_f1_macro_t0p5 vs sklearn')
+    close(last['val_f1_micro_t0p5'], f1_score(y, yp, average='micro', zero_division=0), 'val_f1_micro_t0p5 vs sklearn')
+    close(last['val_f1_samples_t0p5'], f1_score(y, yp, average='samples', zero_division=0), 'val_f1_samples_t0p5 vs sklearn')
+    close(last['val_accuracy_t0p5'], accuracy_score(y.ravel(), yp.ravel()), 'val_accuracy_t0p5 vs sklearn on ravel')
+    close(last['val_subset_accuracy_t0p5'], accuracy_score(y, yp), 'val_subset_accuracy_t0p5 vs sklearn (subset accuracy)')
+    for l, r, f in zip(LABELS, recall_score(y, yp, average=None, zero_division=0), f1_score(y, yp, average=None, zero_division=0)):
+        close(last[f'val_recall_{l}_t0p5'], r, f'val_recall_{l}_t0p5 vs sklearn')
+        close(last[f'val_f1_{l}_t0p5'], f, f'val_f1_{l}_t0p5 vs sklearn')
+    close(last['val_top2_accuracy'], (topk_np(p, 2) == (y == 1)).mean(), 'val_top2_accuracy vs numpy (hamming, top 2 predicted)')
+    close(last['val_f1_macro_t0p5'], last['val_f1_score'], "val_f1_macro_t0p5 vs Keras' F1Score(threshold=0.5, average='macro')")
+    close(last['val_accuracy_t0p5'], last['val_binary_accuracy'], "val_accuracy_t0p5 vs Keras' BinaryAccuracy")
+    close(hist['val_f1_macro_tuned'][0], hist['val_f1_macro_t0p5'][0], 'val_f1_macro_tuned before any search (thresholds start at 0.5)')
+    return {'val_f1_macro_t0p5': last['val_f1_macro_t0p5'], 'val_top2_accuracy': last['val_top2_accuracy']}
+
+def check_names_and_csv(hist, csv_path, epochs):
+    "Every column is in History for every epoch, named after the labels; the CSV holds them as plain numbers, equal to History."
+    missing = expected_columns() - set(hist)
+    check(not missing, f'History lacks {sorted(missing)}; it has {sorted(hist)}')
+    check(all('.' not in k for k in hist), f"Column names with '.': {[k for k in hist if '.' in k]}")
+    short = {k: len(v) for k, v in hist.items() if len(v) != epochs}
+    check(not short, f'Columns without a value for each of the {epochs} epochs: {short}')
+    with open(csv_path) as f: rows = list(csv.DictReader(f))
+    check(len(rows) == epochs, f'CSVLogger wrote {len(rows)} rows, expected {epochs}')
+    for c in sorted(expected_columns() | {f'recall_{l}_t0p5' for l in LABELS}):
+        check(c in rows[-1], f'CSVLogger column {c!r} missing; header: {list(rows[-1])}')
+        try: v = float(rows[-1][c])
+        except ValueError: raise AssertionError(f'CSVLogger column {c!r} holds {rows[-1][c]!r}, not a plain number')
+        check(math.isfinite(v), f'CSVLogger column {c!r} holds {v}')
+        close(v, hist[c][-1], f'CSV column {c!r} vs History', 1e-6)
+
+def check_checkpoints(tmp, hist, epochs, stop, model, xv):
+    "One checkpoint per epoch named by the template; the last reloads (our metrics serialize) and predicts as `model`; EarlyStopping maximized."
+    import keras, numpy as np
+    exp = [f"m-{e+1:02d}-{hist['val_f1_macro_t0p5'][e]:.3f}.keras" for e in range(epochs)]
+    got = sorted(p.name for p in tmp.glob('m-*.keras'))
+    check(got == sorted(exp), f'ModelCheckpoint files {got}, expected {exp}')
+    check(stop.stopped_epoch == 0, f'EarlyStopping stopped at epoch {stop.stopped_epoch} with patience 5')
+    check(stop.best == max(hist['val_f1_macro_t0p5']),
+          f"EarlyStopping's best {stop.best} is not the highest val_f1_macro_t0p5 {hist['val_f1_macro_t0p5']}: mode 'max' not inferred")
+    reloaded = keras.models.load_model(tmp/exp[-1])
+    check(np.array_equal(reloaded.predict(xv, verbose=0), model.predict(xv, verbose=0)), f'{exp[-1]} reloaded predicts differently')
+    return got
+
+def check_search(hist, search, p, y):
+    "The logged tuned F1 is the binned search's on a torch histogram of the validation probabilities; the exact one is within its bound."
+    import numpy as np, torch
+    from fastai_multilabel.streaming import ThresholdHistogram
+    from fastai_multilabel.thresholds import best_thresholds, best_thresholds_binned, binned_error_bound
+    pt, yt = torch.from_numpy(p), torch.from_numpy(y)
+    th = ThresholdHistogram(1024, sigmoid=False)
+    th.update(pt, yt)
+    h = th.compute()
+    check(torch.equal(h, torch.from_numpy(search.histogram.histogram().round().astype('int64'))),
+          "Keras' search.histogram differs from ThresholdHistogram(1024, sigmoid=False) on model.predict(x_val)")
+    bth, bsc = best_thresholds_binned(h)
+    close(hist['val_tuned_f1_perlabel_bins1024'][-1], bsc.mean(), 'val_tuned_f1_perlabel_bins1024 vs best_thresholds_binned', 1e-12)
+    close(hist['val_tuned_thresh_perlabel_mean_bins1024'][-1], bth.mean(), 'val_tuned_thresh_perlabel_mean_bins1024 vs best_thresholds_binned', 1e-7)
+    check(np.array_equal(search.best, bth.numpy()), f'search.best {search.best} differs from best_thresholds_binned {bth.numpy()}')
+    eth, esc = best_thresholds(pt, yt)
+    gap, bound = (esc - bsc).double(), binned_error_bound(h)
+    check(bool((gap >= -1e-12).all()), f'The exact best F1 {esc.tolist()} is below the binned one {bsc.tolist()}')
+    check(bool((gap <= bound + 1e-12).all()), f'The binned F1 {bsc.tolist()} is further than binned_error_bound {bound.tolist()} below the exact {esc.tolist()}')
+    return {'tuned_f1_binned': float(bsc.mean()), 'tuned_f1_exact': float(esc.mean()), 'bound': bound.tolist(), 'thresh': search.best.tolist()}
+
+def check_tuned_metric(hist, search, p, y, epochs):
+    "`f1_macro_tuned` of the last epoch uses the thresholds the search found one epoch before."
+    import numpy as np
+    from sklearn.metrics import f1_score
+    check(len(search.history) == epochs, f'search.history has {len(search.history)} entries, expected {epochs}')
+    prev = np.asarray(search.history[-2]['thresh'], 'float32')
+    close(hist['val_f1_macro_tuned'][-1], f1_score(y, p > prev, average='macro', zero_division=0),
+          f'val_f1_macro_tuned of the last epoch vs sklearn at the thresholds of the epoch before {prev.tolist()}')
+    return {'val_f1_macro_tuned': hist['val_f1_macro_tuned'][-1], 'used_thresh': prev.tolist()}
+
+def check_decisions(tmp, model, search, xv, p):
+    "`with_decisions` saved and reloaded predicts `p > search.best` exactly, and with `k=2` the top-2 mask."
+    import keras, numpy as np
+    from fastai_multilabel.keras import with_decisions
+    for kw, exp, what in [(dict(thresh=search.best), p > search.best.astype('float32'), 'p > search.best'),
+                          (dict(k=2), topk_np(p, 2), 'the top-2 mask')]:
+        path = tmp/f"decisions-{'k2' if 'k' in kw else 'tuned'}.keras"
+        with_decisions(model, **kw).save(path)
+        got = keras.models.load_model(path).predict(xv, batch_size=64, verbose=0)
+        check(set(np.unique(got).tolist()) <= {0., 1.}, f'with_decisions({kw}) predicts values other than 0/1: {np.unique(got)}')
+        diff = int((got.astype(bool) != exp).sum())
+        check(diff == 0, f'with_decisions({kw}) reloaded from {path.name} differs from {what} in {diff} of {exp.size} entries')
+
+def check_serialization():
+    "Every metric survives `keras.metrics.serialize`/`deserialize` with its name (what `model.save` and ModelCheckpoint need)."
+    import keras
+    from fastai_multilabel import keras as fk
+    ms = [fk.DefaultMetrics(), fk.DefaultMetrics(LABELS, thresh=[.2, .3, .4]), fk.FScore(beta=2, average='samples', zero_division=1.),
+          fk.FScore(thresh='tuned'), fk.ThresholdAccuracy(.3, from_logits=True), fk.SubsetAccuracy(), fk.TopKAccuracy(2, 'overlap'),
+          fk.PrecisionAtK(2), fk.RecallAtK(2), fk.PerLabelRecall(LABELS), fk.PerLabelPrecision(LABELS), fk.PerLabelFScore(LABELS, beta=.5),
+          fk.ScoreHistogram(64)]
+    for m in ms:
+        try: back = keras.metrics.deserialize(keras.metrics.serialize(m))
+        except Exception as e: raise AssertionError(f'{type(m).__name__} {m.name!r} does not serialize: {type(e).__name__}: {e}') from e
+        check(type(back) is type(m) and back.name == m.name and back.get_config() == m.get_config(),
+              f'{m.name!r} deserializes as {type(back).__name__} {back.get_config()}, expected {m.get_config()}')
+
+def check_search_needs_validation():
+    "The search tunes on validation scores only: epochs without validation (`validation_freq=2`) are skipped, no validation at all raises."
+    import keras, numpy as np
+    from fastai_multilabel.keras import ThresholdSearch
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(256, 4)).astype('float32'); y = (x[:, :3] + rng.normal(size=(256, 3)) > 0).astype('float32')
+    def fit(**kw):
+        search = ThresholdSearch()
+        m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation='sigmoid')])
+        m.compile('adam', 'binary_crossentropy', metrics=[search.histogram])
+        return search, m.fit(x, y, epochs=2, batch_size=64, verbose=0, callbacks=[search], **kw).history
+    search, hist = fit(validation_data=(x[:64], y[:64]), validation_freq=2)
+    check([h['epoch'] for h in search.history] == [1], f'With validation_freq=2 the search ran after epochs {[h["epoch"] for h in search.history]}, expected [1]')
+    check(len(hist[search.score_name]) == 1, f'{search.score_name} logged {len(hist[search.score_name])} times with one validation pass')
+    try: fit()
+    except ValueError as e: check('validation' in str(e), f'Unclear error without validation data: {e}')
+    else: raise AssertionError('ThresholdSearch without validation data searched the training scores instead of raising')
+
+def main(epochs=3, quiet=False):
+    t0 = time.perf_counter()
+    new = check_imports()
+    import keras, numpy as np
+    check(keras.backend.backend() == BACKEND, f'Keras runs {keras.backend.backend()}, expected KERAS_BACKEND={BACKEND}')
+    with tempfile.TemporaryDirectory() as d:
+        tmp = pathlib.Path(d)
+        model, search, stop, hist, (xv, yv) = fit(tmp, epochs)
+        t_fit = time.perf_counter() - t0
+        p = np.asarray(model.predict(xv, batch_size=64, verbose=0), 'float32')
+        res = dict(backend=BACKEND, imported_by_adapter=new, epochs=epochs, fit_seconds=round(t_fit, 2))
+        res.update(check_vs_sklearn(hist, p, yv))
+        check_names_and_csv(hist, tmp/'log.csv', epochs)
+        res['checkpoints'] = check_checkpoints(tmp, hist, epochs, stop, model, xv)
+        res.update(check_search(hist, search, p, yv))
+        res.update(check_tuned_metric(hist, search, p, yv, epochs))
+        check_decisions(tmp, model, search, xv, p)
+    check_serialization()
+    check_search_needs_validation()
+    res['seconds'] = round(time.perf_counter() - t0, 2)
+    if not quiet: print(json.dumps(res))
+
+if __name__ == '__main__':
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('--epochs', type=int, default=3, help='at least 2: the tuned metric is checked one epoch after a search')
+    ap.add_argument('--quiet', action='store_true')
+    a = ap.parse_args()
+    main(a.epochs, a.quiet)
