@@ -55,7 +55,7 @@ def expected_columns():
 def fit(tmp, epochs, bs=64):
     "The issue's model trained on `make_data`, with our metrics, Keras' own, and the callbacks users combine them with."
     import keras
-    from fastai_multilabel.keras import default_metrics, TopKAccuracy, FScore, PerLabelRecall, SubsetAccuracy, ThresholdSearch
+    from fastai_multilabel.keras import default_metrics, TopKAccuracy, FScore, PerLabelRecall, SubsetAccuracy, PrecisionAtK, ThresholdSearch
     (x, y), (xv, yv) = make_data()
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((28, 28)), keras.layers.Flatten(), keras.layers.Dense(128, activation='relu'),
@@ -63,8 +63,8 @@ def fit(tmp, epochs, bs=64):
     search = ThresholdSearch(per_label=True)
     model.compile('adam', loss='binary_crossentropy',
                   metrics=[*default_metrics(LABELS), TopKAccuracy(2), FScore(average='samples'), PerLabelRecall(LABELS), SubsetAccuracy(),
-                           FScore(thresh='tuned'), keras.metrics.F1Score(threshold=0.5, average='macro'), keras.metrics.BinaryAccuracy(),
-                           search.histogram])
+                           FScore(thresh='tuned'), PrecisionAtK(2), keras.metrics.F1Score(threshold=0.5, average='macro'),
+                           keras.metrics.BinaryAccuracy(), keras.metrics.Precision(top_k=2), search.histogram])
     stop = keras.callbacks.EarlyStopping(monitor='val_f1_macro_t0p5', patience=5)
     cbs = [search, stop, keras.callbacks.ModelCheckpoint(str(tmp/'m-{epoch:02d}-{val_f1_macro_t0p5:.3f}.keras')),
            keras.callbacks.CSVLogger(str(tmp/'log.csv'))]
@@ -88,6 +88,8 @@ def check_vs_sklearn(hist, p, y):
     close(last['val_top2_accuracy'], (topk_np(p, 2) == (y == 1)).mean(), 'val_top2_accuracy vs numpy (hamming, top 2 predicted)')
     close(last['val_f1_macro_t0p5'], last['val_f1_score'], "val_f1_macro_t0p5 vs Keras' F1Score(threshold=0.5, average='macro')")
     close(last['val_accuracy_t0p5'], last['val_binary_accuracy'], "val_accuracy_t0p5 vs Keras' BinaryAccuracy")
+    close(last['val_precision_at2'], (topk_np(p, 2) & (y == 1)).sum(1).mean() / 2, 'val_precision_at2 vs numpy')
+    close(last['val_precision_at2'], last['val_precision'], "val_precision_at2 vs Keras' Precision(top_k=2) (k hits per sample: pooled = per-sample mean)")
     close(hist['val_f1_macro_tuned'][0], hist['val_f1_macro_t0p5'][0], 'val_f1_macro_tuned before any search (thresholds start at 0.5)')
     return {'val_f1_macro_t0p5': last['val_f1_macro_t0p5'], 'val_top2_accuracy': last['val_top2_accuracy']}
 
