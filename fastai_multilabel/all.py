@@ -9,7 +9,7 @@ from .functional import (multilabel_fbeta_score, multilabel_precision, multilabe
 from .thresholds import best_thresholds, best_thresholds_binned, binned_error_bound
 from .streaming import LabelCounts, SampleAverage, MultilabelStats, ThresholdHistogram
 from .losses import MultiLabelBCELoss
-from .metrics import (ThresholdAccuracy, SubsetAccuracy, FScore, TopKAccuracy, PrecisionAtK, RecallAtK, PerLabelRecall,
+from .metrics import (ThresholdAccuracy, SubsetAccuracy, FScore, Jaccard, HammingLoss, TopKAccuracy, PrecisionAtK, RecallAtK, PerLabelRecall,
                       PerLabelPrecision, PerLabelFScore, default_metrics, check_metric_names)
 from .callback.threshold import ThresholdSearch  # also patches `Learner.tune_thresholds`
 from .report import report_from_preds, label_report, plot_threshold_curves, plot_pr_curves
@@ -21,7 +21,7 @@ __all__ = ['AVERAGES', 'CRITERIA',
            'best_thresholds', 'best_thresholds_binned', 'binned_error_bound',
            'LabelCounts', 'SampleAverage', 'MultilabelStats', 'ThresholdHistogram',
            'MultiLabelBCELoss',
-           'ThresholdAccuracy', 'SubsetAccuracy', 'FScore', 'TopKAccuracy', 'PrecisionAtK', 'RecallAtK', 'PerLabelRecall',
+           'ThresholdAccuracy', 'SubsetAccuracy', 'FScore', 'Jaccard', 'HammingLoss', 'TopKAccuracy', 'PrecisionAtK', 'RecallAtK', 'PerLabelRecall',
            'PerLabelPrecision', 'PerLabelFScore', 'default_metrics', 'check_metric_names',
            'ThresholdSearch', 'report_from_preds', 'label_report', 'plot_threshold_curves', 'plot_pr_curves',
            'load_debtags', 'debtags_info', 'debtags_dls']

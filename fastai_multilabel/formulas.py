@@ -11,13 +11,15 @@ from collections.abc import Sequence
 from types import SimpleNamespace
 
 # %% auto #0
-__all__ = ['AVERAGES', 'CRITERIA', 'check_choice', 'check_k', 'check_beta', 'check_n_bins', 'check_zero_division', 'check_labels',
-           'check_shapes', 'thresh_values', 'grid_edges', 'array_ops', 'safe_div', 'label_scores', 'nan_average',
-           'score_from_counts', 'accuracy_from_counts', 'set_scores_from_counts', 'sample_scores_from_counts']
+__all__ = ['AVERAGES', 'CRITERIA', 'SCORE_KINDS', 'check_choice', 'check_k', 'check_beta', 'check_n_bins', 'check_zero_division',
+           'check_labels', 'check_shapes', 'thresh_values', 'grid_edges', 'array_ops', 'safe_div', 'label_scores',
+           'nan_average', 'score_from_counts', 'accuracy_from_counts', 'set_scores_from_counts',
+           'sample_scores_from_counts']
 
 # %% ../nbs/00a_formulas.ipynb #fa000006
 AVERAGES = ('micro', 'macro', 'weighted', 'samples')
 CRITERIA = ('hamming', 'exact_match', 'overlap', 'contain', 'belong')
+SCORE_KINDS = ('precision', 'recall', 'fbeta', 'jaccard')
 
 def check_choice(value, choices, argname):
     "Raise a `ValueError` if `value` of `argname` is not one of `choices`."
@@ -113,8 +115,9 @@ def safe_div(num, den, zero_division=0., *, xp):
     return xp.where(den > 0, num / xp.where(den > 0, den, 1.), zero_division)
 
 def label_scores(kind, tp, fp, fn, beta=1., zero_division=0., *, xp):
-    "Per-label `kind` ('precision', 'recall' or 'fbeta') from counts of true positives, false positives and false negatives."
+    "Per-label `kind` ('precision', 'recall', 'fbeta' or 'jaccard') from counts of true positives, false positives and false negatives."
     if kind == 'precision': return safe_div(tp, tp+fp, zero_division, xp=xp)
+    if kind == 'jaccard':   return safe_div(tp, tp+fp+fn, zero_division, xp=xp)  # intersection over union
     if kind == 'recall':    return safe_div(tp, tp+fn, zero_division, xp=xp)
     b2 = beta**2
     return safe_div((1+b2)*tp, (1+b2)*tp + b2*fn + fp, zero_division, xp=xp)
@@ -127,8 +130,8 @@ def nan_average(scores, weights=None, *, xp):
     return xp.sum(xp.where(keep, scores, 0.) * w) / xp.sum(w)
 
 def score_from_counts(kind, tp, fp, fn, beta=1., average='macro', zero_division=0., *, xp):
-    "`kind` ('precision', 'recall' or 'fbeta') from per-label counts, averaged by `average` (None: per label)."
-    check_choice(kind, ('precision', 'recall', 'fbeta'), 'kind')
+    "`kind` ('precision', 'recall', 'fbeta' or 'jaccard') from per-label counts, averaged by `average` (None: per label)."
+    check_choice(kind, SCORE_KINDS, 'kind')
     if average == 'micro': return label_scores(kind, xp.sum(tp), xp.sum(fp), xp.sum(fn), beta, zero_division, xp=xp)
     s = label_scores(kind, tp, fp, fn, beta, zero_division, xp=xp)
     if average is None: return s
@@ -149,5 +152,5 @@ def set_scores_from_counts(tp, pp, pos, n_labels, criteria='hamming', *, xp):
     check_choice(criteria, CRITERIA, 'criteria')
 
 def sample_scores_from_counts(kind, tp, pp, pos, beta=1., zero_division=0., *, xp):
-    "`kind` ('precision', 'recall' or 'fbeta') of each sample from its `sample_counts`."
+    "`kind` ('precision', 'recall', 'fbeta' or 'jaccard') of each sample from its `sample_counts`."
     return label_scores(kind, tp, pp-tp, pos-tp, beta, zero_division, xp=xp)

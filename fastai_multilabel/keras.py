@@ -15,9 +15,10 @@ from .formulas import array_ops, label_scores
 from .names import fmt_num, thresh_tag, metric_name, zero_division_tag, unique_label_names
 
 # %% auto #0
-__all__ = ['KERAS', 'topk_mask', 'MultilabelMetric', 'ThresholdAccuracy', 'SubsetAccuracy', 'FScore', 'TopKAccuracy',
-           'PrecisionAtK', 'RecallAtK', 'PerLabelRecall', 'PerLabelPrecision', 'PerLabelFScore', 'DefaultMetrics',
-           'default_metrics', 'ScoreHistogram', 'ThresholdSearch', 'MultilabelDecision', 'with_decisions']
+__all__ = ['KERAS', 'topk_mask', 'MultilabelMetric', 'ThresholdAccuracy', 'SubsetAccuracy', 'FScore', 'Jaccard', 'HammingLoss',
+           'TopKAccuracy', 'PrecisionAtK', 'RecallAtK', 'PerLabelRecall', 'PerLabelPrecision', 'PerLabelFScore',
+           'DefaultMetrics', 'default_metrics', 'ScoreHistogram', 'ThresholdSearch', 'MultilabelDecision',
+           'with_decisions']
 
 # %% ../nbs/07_keras.ipynb #ka000008
 KERAS = array_ops(float=lambda x: ops.cast(x, 'float32'), where=ops.where, sum=ops.sum, isnan=ops.isnan)
@@ -171,6 +172,31 @@ class FScore(MultilabelMetric):
     def _sample_scores(self, tp, pp, pos): return sample_scores_from_counts('fbeta', tp, pp, pos, self.beta, self.zero_division, xp=KERAS)
     def get_config(self):
         return {**super().get_config(), 'beta': self.beta, 'average': self.average, 'zero_division': self.zero_division}
+
+# %% ../nbs/07_keras.ipynb #ka000040
+@_register
+class Jaccard(MultilabelMetric):
+    "Jaccard index (intersection over union) at `thresh` averaged by `average`, named `jaccard_{average}_t{thresh}`."
+    def __init__(self, thresh=0.5, average='macro', from_logits=False, zero_division=0., name=None, dtype=None):
+        self.average,self.zero_division = check_choice(average, AVERAGES, 'average'),check_zero_division(zero_division)
+        t = _check_thresh(thresh)
+        nm = metric_name('jaccard', average, _tag(t), zero_division_tag(self.zero_division))
+        super().__init__('samples' if average == 'samples' else 'counts', name or nm, t, from_logits=from_logits, dtype=dtype)
+    def _value(self):
+        if self.average == 'samples': return super()._value()
+        tp,fp,fn,_ = self._split()
+        return score_from_counts('jaccard', tp, fp, fn, average=self.average, zero_division=self.zero_division, xp=KERAS)
+    def _sample_scores(self, tp, pp, pos): return sample_scores_from_counts('jaccard', tp, pp, pos, zero_division=self.zero_division, xp=KERAS)
+    def get_config(self): return {**super().get_config(), 'average': self.average, 'zero_division': self.zero_division}
+
+@_register
+class HammingLoss(MultilabelMetric):
+    "Share of sample-label pairs predicted wrong at `thresh` (`1 - ThresholdAccuracy`; lower is better), named `hamming_loss_t{thresh}`."
+    def __init__(self, thresh=0.5, from_logits=False, name=None, dtype=None):
+        t = _check_thresh(thresh)
+        super().__init__('counts', name or metric_name('hamming_loss', _tag(t)), t, from_logits=from_logits, dtype=dtype)
+        self._direction = 'down'
+    def _value(self): return 1 - accuracy_from_counts(*self._split(), xp=KERAS)
 
 # %% ../nbs/07_keras.ipynb #ka000015
 @_register

@@ -17,9 +17,9 @@ from .streaming import *
 from .names import *
 
 # %% auto #0
-__all__ = ['MultilabelMetric', 'gather_rows', 'ThresholdAccuracy', 'SubsetAccuracy', 'FScore', 'TopKAccuracy', 'PrecisionAtK',
-           'RecallAtK', 'PerLabelMetrics', 'PerLabelRecall', 'PerLabelPrecision', 'PerLabelFScore', 'default_metrics',
-           'check_metric_names']
+__all__ = ['MultilabelMetric', 'gather_rows', 'ThresholdAccuracy', 'SubsetAccuracy', 'FScore', 'Jaccard', 'HammingLoss',
+           'TopKAccuracy', 'PrecisionAtK', 'RecallAtK', 'PerLabelMetrics', 'PerLabelRecall', 'PerLabelPrecision',
+           'PerLabelFScore', 'default_metrics', 'check_metric_names']
 
 # %% ../nbs/03_metrics.ipynb #751d370b
 def _check_tuned(thresh):
@@ -130,9 +130,10 @@ class MultilabelMetric(Metric):
         idx:int|None=None, # Show this element of `fn`'s result (one column per label)
         sigmoid:bool=True, # `preds` are logits
         n_labels:int|None=None, # Expected number of outputs, when known (from `labels`)
+        lower_is_better:bool=False, # A loss (fastai's trackers read 'loss' in a name as lower-is-better): no warning about the name
     ):
         if not isinstance(sigmoid, bool): raise TypeError(f"Expected `sigmoid` to be True or False, but got {sigmoid!r}")
-        self._needs,self._fn,self.idx,self._name = tuple(needs),fn,idx,warn_tracker_name(name)
+        self._needs,self._fn,self.idx,self._name = tuple(needs),fn,idx,name if lower_is_better else warn_tracker_name(name)
         self.sigmoid,self.n_labels,self._pass = sigmoid,n_labels,None
 
     def reset(self):
@@ -233,6 +234,12 @@ class SubsetAccuracy(MultilabelMetric):
         super().__init__([need], _identity, name or metric_name('subset_accuracy', thresh_tag(thresh)), sigmoid=sigmoid)
 
 # %% ../nbs/03_metrics.ipynb #739db84b
+def _averaged(kind, beta, thresh, average, zero_division):
+    "The need, the checked `thresh` and the value function of the `kind` score averaged by `average`."
+    if check_choice(average, AVERAGES, 'average') == 'samples':
+        return *_score(('sample', kind, beta, zero_division), thresh),_identity
+    return *_counts(thresh),partial(counts_score, kind=kind, beta=beta, average=average, zero_division=zero_division)
+
 class FScore(MultilabelMetric):
     "F-beta at `thresh` averaged by `average`, named `f{beta}_{average}_t{thresh}`."
     def __init__(self,
@@ -244,12 +251,31 @@ class FScore(MultilabelMetric):
         name:str|None=None, # Column name; built from the arguments if None
     ):
         beta,zero_division = check_beta(beta),check_zero_division(zero_division)
-        if check_choice(average, AVERAGES, 'average') == 'samples':
-            (need,thresh),fn = _score(('sample', 'fbeta', beta, zero_division), thresh),_identity
-        else:
-            (need,thresh),fn = _counts(thresh),partial(counts_score, kind='fbeta', beta=beta, average=average, zero_division=zero_division)
+        need,thresh,fn = _averaged('fbeta', beta, thresh, average, zero_division)
         super().__init__([need], fn, name or metric_name(f'f{fmt_num(beta)}', average, thresh_tag(thresh), zero_division_tag(zero_division)),
                          sigmoid=sigmoid)
+
+# %% ../nbs/03_metrics.ipynb #b7e1a002
+class Jaccard(MultilabelMetric):
+    "Jaccard index (intersection over union of predicted and true labels) at `thresh` averaged by `average`, named `jaccard_{average}_t{thresh}`."
+    def __init__(self,
+        thresh:float|Tensor|str=0.5, # Probability above which a label counts as predicted; per-label tensor, or 'tuned'
+        average:str='macro', # One of 'micro', 'macro', 'weighted', 'samples'
+        sigmoid:bool=True, # Apply a sigmoid to the model's outputs first
+        zero_division:float=0., # Score of a label (or sample) neither predicted nor true: 0, 1 or nan (left out of the average)
+        name:str|None=None, # Column name; built from the arguments if None
+    ):
+        zero_division = check_zero_division(zero_division)
+        need,thresh,fn = _averaged('jaccard', 1., thresh, average, zero_division)
+        super().__init__([need], fn, name or metric_name('jaccard', average, thresh_tag(thresh), zero_division_tag(zero_division)), sigmoid=sigmoid)
+
+def _hamming_loss(counts): return 1 - accuracy_from_counts(*counts)
+
+class HammingLoss(MultilabelMetric):
+    "Share of sample-label pairs predicted wrong at `thresh` (`1 - ThresholdAccuracy`; lower is better), named `hamming_loss_t{thresh}`."
+    def __init__(self, thresh:float|Tensor|str=0.5, sigmoid:bool=True, name:str|None=None):
+        need,thresh = _counts(thresh)
+        super().__init__([need], _hamming_loss, name or metric_name('hamming_loss', thresh_tag(thresh)), sigmoid=sigmoid, lower_is_better=True)
 
 # %% ../nbs/03_metrics.ipynb #c7bb4d5b
 class TopKAccuracy(MultilabelMetric):

@@ -61,6 +61,16 @@ def test_fscore_vs_sklearn(thresh, average, beta, zero_division):
     exp = fbeta_score(Y, mask(PROBS, thresh), beta=beta, average=average, zero_division=zero_division)
     assert got == approx(exp, abs=1e-5)
 
+@pytest.mark.parametrize('zero_division', [0., 1.])
+@pytest.mark.parametrize('average', AVERAGES)
+@pytest.mark.parametrize('thresh', THRESHES, ids=TIDS)
+def test_jaccard_and_hamming_loss_vs_sklearn(thresh, average, zero_division):
+    from sklearn.metrics import jaccard_score, hamming_loss
+    got = kfeed(K.Jaccard(thresh, average, zero_division=zero_division), Y, PROBS, W)
+    exp = jaccard_score(Y, mask(PROBS, thresh), average=average, zero_division=zero_division, sample_weight=W)
+    assert got == approx(exp, abs=1e-5)
+    assert kfeed(K.HammingLoss(thresh), Y, PROBS, W) == approx(hamming_loss(Y, mask(PROBS, thresh), sample_weight=W), abs=1e-5)
+
 @pytest.mark.parametrize('average', AVERAGES)
 @pytest.mark.parametrize('from_logits,weighted', [(True, False), (False, True), (True, True)])
 def test_fscore_logits_and_sample_weight_vs_sklearn(average, from_logits, weighted):
@@ -162,6 +172,9 @@ CROSS = {
     'default_labels':    lambda: (F.default_metrics(LABELS), K.default_metrics(LABELS, from_logits=True)[0], 'logits'),
     'default_tvec':      lambda: (F.default_metrics(None, VEC), K.default_metrics(None, VEC, from_logits=True)[0], 'logits'),
     'default_t0p3_labels': lambda: (F.default_metrics(LABELS, 0.3), K.DefaultMetrics(LABELS, 0.3, from_logits=True), 'logits'),
+    'jaccard_samples_zd1': lambda: (F.Jaccard(0.4, 'samples', zero_division=1.), K.Jaccard(0.4, 'samples', True, zero_division=1.), 'logits'),
+    'jaccard_weighted_tvec': lambda: (F.Jaccard(VEC, 'weighted'), K.Jaccard(VEC, 'weighted', True), 'logits'),
+    'hamming_loss_t0p3': lambda: (F.HammingLoss(0.3), K.HammingLoss(0.3, from_logits=True), 'logits'),
 }
 DATA = {'logits': (LOGITS, LOGITS), 'probs': (PROBS, PROBS), 'ties': (TIES, TIES)}
 

@@ -23,6 +23,18 @@ def test_fscore(average, beta, thresh, bs):
 
 @pytest.mark.parametrize('average', ['micro', 'macro', 'weighted', 'samples'])
 @pytest.mark.parametrize('zero_division', [0., 1.])
+@pytest.mark.parametrize('thresh', THRESHES, ids=['t0p5', 't0p2', 't0p85', 'tvec'])
+@pytest.mark.parametrize('bs', [64, 7])
+def test_jaccard_and_hamming_loss(average, zero_division, thresh, bs):
+    from sklearn.metrics import jaccard_score, hamming_loss
+    preds, targs = rand_data(seed=2)
+    got = feed_all([Jaccard(thresh, average, zero_division=zero_division), HammingLoss(thresh)], preds, targs, bs)
+    pm = pred_mask(preds, thresh)
+    exp = [jaccard_score(targs.numpy(), pm, average=average, zero_division=zero_division), hamming_loss(targs.numpy(), pm)]
+    assert got == pytest.approx(exp, abs=1e-9)
+
+@pytest.mark.parametrize('average', ['micro', 'macro', 'weighted', 'samples'])
+@pytest.mark.parametrize('zero_division', [0., 1.])
 def test_fscore_probabilities_zero_division(average, zero_division):
     preds, targs = rand_data(seed=1)
     probs = preds.sigmoid()
