@@ -6,6 +6,7 @@ Contenders, all fed the same batches (probabilities in [0, 1] and 0/1 float32 ta
   ours_recommended      `[*default_metrics(labels), TopKAccuracy(2)]`: macro/micro/per-label F1 and accuracy, plus top-2 accuracy
   keras_F1Score         `keras.metrics.F1Score(threshold=0.5)`
   keras_F1Score_BinAcc  `[keras.metrics.F1Score(threshold=0.5), keras.metrics.BinaryAccuracy()]`
+  ours_default_nolabels, ours_TopKAccuracy2, ours_PerLabelFScore: the parts of ours_recommended, to see where its time goes
 One step is what Keras' train/test step does with the compiled metrics: `update_state` of every metric of the set, then `result()`
 of each (Keras reads the results after every batch for its logs), compiled as Keras 3 compiles its step by default:
   jax         `jax.jit` (donate_argnums=0, as Keras) around `stateless_update_state` + `stateless_result` of every metric
@@ -30,7 +31,8 @@ import argparse, json, os, subprocess, sys, time
 
 BACKENDS = ['torch', 'jax', 'tensorflow']
 SIZES = [(64, 17), (64, 100), (256, 1000)]
-NAMES = ['calls_only', 'ours_FScore', 'ours_recommended', 'keras_F1Score', 'keras_F1Score_BinAcc']
+NAMES = ['calls_only', 'ours_FScore', 'ours_recommended', 'keras_F1Score', 'keras_F1Score_BinAcc',
+         'ours_default_nolabels', 'ours_TopKAccuracy2', 'ours_PerLabelFScore']  # the last three: where the recommended set's time goes
 
 def thread_env(backend, threads):
     "Environment of the process that measures `backend` with `threads` threads (read when the backend loads)."
@@ -41,10 +43,14 @@ def thread_env(backend, threads):
 def make(name, n_labels):
     "The metrics of contender `name`."
     import keras
-    from fastai_multilabel.keras import FScore, TopKAccuracy, default_metrics
+    from fastai_multilabel.keras import FScore, TopKAccuracy, PerLabelFScore, default_metrics
+    labels = [f'label{i}' for i in range(n_labels)]
     return {'calls_only': lambda: [],
+            'ours_default_nolabels': lambda: default_metrics(),
+            'ours_TopKAccuracy2': lambda: [TopKAccuracy(2)],
+            'ours_PerLabelFScore': lambda: [PerLabelFScore(labels)],
             'ours_FScore': lambda: [FScore()],
-            'ours_recommended': lambda: [*default_metrics([f'label{i}' for i in range(n_labels)]), TopKAccuracy(2)],
+            'ours_recommended': lambda: [*default_metrics(labels), TopKAccuracy(2)],
             'keras_F1Score': lambda: [keras.metrics.F1Score(threshold=0.5)],
             'keras_F1Score_BinAcc': lambda: [keras.metrics.F1Score(threshold=0.5), keras.metrics.BinaryAccuracy()]}[name]()
 

@@ -65,16 +65,9 @@ def check_values(preds, targs):
 # %% ../nbs/00_core.ipynb #bc1bc3b7
 def check_thresh(thresh, n_labels=None, argname='thresh'):
     "Return `thresh` as a float or a float tensor of `n_labels` values in [0, 1], or raise naming `argname`."
-    if not isinstance(thresh, Tensor):  # plain Python or NumPy: checked in `formulas`, shared with the Keras adapter
-        v = thresh_values(thresh, n_labels, argname)
-        return torch.tensor(v, dtype=torch.float32) if isinstance(v, tuple) else v
-    t = thresh.detach().to(torch.float32).flatten()
-    if t.numel() == 0: raise ValueError(f"Expected `{argname}` to be a float in [0, 1] or one value per label, but got an empty Tensor")
-    if t.numel() == 1: return thresh_values(t.item(), n_labels, argname)
-    if n_labels is not None and t.numel() != n_labels:
-        raise ValueError(f"Expected `{argname}` to have one value per label ({n_labels}), but got {t.numel()} values")
-    if not ((t >= 0) & (t <= 1)).all(): raise ValueError(f"Expected every value of `{argname}` in [0, 1], but got {t.tolist()}")
-    return t
+    v = thresh_values(thresh, n_labels, argname)  # the checks and messages shared with the Keras adapter (reads a tensor once)
+    if not isinstance(v, tuple): return v
+    return thresh.detach().to(torch.float32).flatten() if isinstance(thresh, Tensor) else torch.tensor(v, dtype=torch.float32)
 
 def logit_thresh(thresh):
     "The logit of `thresh` (float or tensor): `x > logit_thresh(t)` exactly when `sigmoid(x) > t`."

@@ -76,10 +76,11 @@ def check_shapes(preds_shape, targs_shape, preds_dtype=None, preds_float=True):
 # %% ../nbs/00a_formulas.ipynb #fa000009
 def thresh_values(thresh, n_labels=None, argname='thresh'):
     "`thresh` checked: a float in [0, 1], or a tuple of `n_labels` floats in [0, 1]; raise naming `argname` otherwise."
-    if hasattr(thresh, 'tolist') and not isinstance(thresh, (int, float)): thresh = thresh.tolist()  # an array or tensor
+    kind = type(thresh).__name__
+    if hasattr(thresh, 'tolist') and not isinstance(thresh, (int, float)): thresh = thresh.tolist()  # an array or tensor (one read)
     if isinstance(thresh, Sequence) and not isinstance(thresh, str):
         vals = list(_flat(thresh))
-        if not vals: raise ValueError(f"Expected `{argname}` to be a float in [0, 1] or one value per label, but got an empty {type(thresh).__name__}")
+        if not vals: raise ValueError(f"Expected `{argname}` to be a float in [0, 1] or one value per label, but got an empty {kind}")
         if len(vals) == 1: thresh = vals[0]
         else:
             if n_labels is not None and len(vals) != n_labels:

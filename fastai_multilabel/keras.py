@@ -42,6 +42,14 @@ def _tag(thresh):
     "`thresh_tag` of a checked `thresh` (per-label values as float32, as the fastai metrics hold them)."
     return thresh_tag(np.array(thresh, 'float32') if isinstance(thresh, tuple) else thresh)
 
+def _n_labels(y_true, y_pred, expected=None):
+    "The number of labels of a batch, after the fastai metrics' checks of its shapes and of its label count against `expected`."
+    dt = keras.backend.standardize_dtype(y_pred.dtype)
+    check_shapes(tuple(y_pred.shape), tuple(y_true.shape), dt, 'float' in dt)
+    if expected is not None and y_pred.shape[1] != expected:
+        raise ValueError(f"Expected every batch of `preds` to have the {expected} labels of the first, but got shape {tuple(y_pred.shape)}")
+    return y_pred.shape[1]
+
 def topk_mask(y_pred, k):
     "Boolean mask of the `k` highest scores of each row of `y_pred`; among tied scores the lowest label index wins (as in fastai)."
     kth = ops.min(ops.top_k(y_pred, k, sorted=False)[0], axis=1, keepdims=True)  # a min, not a slice: XLA would sort the row
@@ -84,11 +92,8 @@ class MultilabelMetric(keras.metrics.Metric):
         else: self.cut.assign(np.broadcast_to(_cut(t, self.from_logits), (self.n_labels,)))
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        check_shapes(tuple(y_pred.shape), tuple(y_true.shape), keras.backend.standardize_dtype(y_pred.dtype),
-                     'float' in keras.backend.standardize_dtype(y_pred.dtype))
-        if self.n_labels is None: self._build(y_pred.shape[1])
-        elif y_pred.shape[1] != self.n_labels:
-            raise ValueError(f"Expected every batch of `preds` to have the {self.n_labels} labels of the first, but got shape {tuple(y_pred.shape)}")
+        L = _n_labels(y_true, y_pred, self.n_labels)
+        if self.n_labels is None: self._build(L)
         p,t = ops.cast(y_pred, 'float32'),ops.cast(y_true, 'float32')
         # few full-size ops (each costs a dispatch in eager torch): |t(t-1)| is 0 only for 0/1 targets; p*0 is NaN for NaN or inf
         bad = ops.sum(ops.abs(t * t - t) + p * 0.)
@@ -102,9 +107,8 @@ class MultilabelMetric(keras.metrics.Metric):
         n = ops.cast(keep, 'float32') if w is None else ops.where(keep, w, 0.)
         s = ops.where(keep, s, 0.) if w is None else ops.where(keep, s * w, 0.)
         y = ops.sum(s) - self.comp  # compensated (Kahan) sum: float32 keeps its precision over many batches
-        t = self.total + y
-        comp = (t - self.total) - y
-        self.total.assign(t); self.comp.assign(comp); self.n.assign_add(ops.sum(n))
+        total = self.total + y
+        self.comp.assign((total - self.total) - y); self.total.assign(total); self.n.assign_add(ops.sum(n))
 
     def _add_counts(self, pm, t, w):
         pw,tw = (pm,t) if w is None else (pm * w[:, None],t * w[:, None])
@@ -119,15 +123,13 @@ class MultilabelMetric(keras.metrics.Metric):
     def _sample_scores(self, tp, pp, pos): raise NotImplementedError
     def _value(self): return safe_div(self.total, self.n, float('nan'), xp=KERAS)
 
+    columns = None  # names of the values of a many-column metric, whose `_value` is then a vector
+
     def result(self):
         if self.n_labels is None: return float('nan')  # no batch yet
-        v = self._value()
-        if not isinstance(v, dict): return ops.where(self.bad != 0, float('nan'), v)  # `bad` is NaN after a NaN prediction
-        # Keras reads results after every batch: one `where` on the stacked values, then one unstack, whatever the columns
-        vals = ops.where(self.bad != 0, float('nan'), ops.concatenate([ops.reshape(x, (-1,)) for x in v.values()]))
-        return dict(zip(self._columns(v), ops.unstack(vals)))
-
-    def _columns(self, v): return [k for k,x in v.items() for _ in range(math.prod(x.shape))]
+        v = ops.where(self.bad != 0, float('nan'), self._value())  # `bad` is NaN after a NaN prediction
+        # Keras reads results after every batch: one `where` on the vector, then one unstack, whatever the columns
+        return v if self.columns is None else dict(zip(self.columns, ops.unstack(v)))
 
     def reset_state(self):
         for v in self.variables:
@@ -157,46 +159,42 @@ class SubsetAccuracy(MultilabelMetric):
         super().__init__('samples', name or metric_name('subset_accuracy', _tag(t)), t, from_logits=from_logits, dtype=dtype)
     def _sample_scores(self, tp, pp, pos): return set_scores_from_counts(tp, pp, pos, self.n_labels, 'exact_match', xp=KERAS)
 
-@_register
-class FScore(MultilabelMetric):
-    "F-beta at `thresh` averaged by `average` ('micro', 'macro', 'weighted' or 'samples'), named `f{beta}_{average}_t{thresh}`."
-    def __init__(self, beta=1., thresh=0.5, average='macro', from_logits=False, zero_division=0., name=None, dtype=None):
-        self.beta,self.average,self.zero_division = check_beta(beta),check_choice(average, AVERAGES, 'average'),check_zero_division(zero_division)
-        t = _check_thresh(thresh)
-        nm = metric_name(f'f{fmt_num(beta)}', average, _tag(t), zero_division_tag(self.zero_division))
+class _Averaged(MultilabelMetric):
+    "A `score_from_counts` kind at `thresh` averaged by `average`: from per-label counts, or per sample with 'samples'."
+    def __init__(self, kind, prefix, beta, thresh, average, from_logits, zero_division, name, dtype):
+        self._score_kind,self.beta,self.average = kind,check_beta(beta),check_choice(average, AVERAGES, 'average')
+        self.zero_division,t = check_zero_division(zero_division),_check_thresh(thresh)
+        nm = metric_name(prefix, average, _tag(t), zero_division_tag(self.zero_division))
         super().__init__('samples' if average == 'samples' else 'counts', name or nm, t, from_logits=from_logits, dtype=dtype)
     def _value(self):
         if self.average == 'samples': return super()._value()
         tp,fp,fn,_ = self._split()
-        return score_from_counts('fbeta', tp, fp, fn, self.beta, self.average, self.zero_division, xp=KERAS)
-    def _sample_scores(self, tp, pp, pos): return sample_scores_from_counts('fbeta', tp, pp, pos, self.beta, self.zero_division, xp=KERAS)
-    def get_config(self):
-        return {**super().get_config(), 'beta': self.beta, 'average': self.average, 'zero_division': self.zero_division}
-
-# %% ../nbs/07_keras.ipynb #ka000040
-@_register
-class Jaccard(MultilabelMetric):
-    "Jaccard index (intersection over union) at `thresh` averaged by `average`, named `jaccard_{average}_t{thresh}`."
-    def __init__(self, thresh=0.5, average='macro', from_logits=False, zero_division=0., name=None, dtype=None):
-        self.average,self.zero_division = check_choice(average, AVERAGES, 'average'),check_zero_division(zero_division)
-        t = _check_thresh(thresh)
-        nm = metric_name('jaccard', average, _tag(t), zero_division_tag(self.zero_division))
-        super().__init__('samples' if average == 'samples' else 'counts', name or nm, t, from_logits=from_logits, dtype=dtype)
-    def _value(self):
-        if self.average == 'samples': return super()._value()
-        tp,fp,fn,_ = self._split()
-        return score_from_counts('jaccard', tp, fp, fn, average=self.average, zero_division=self.zero_division, xp=KERAS)
-    def _sample_scores(self, tp, pp, pos): return sample_scores_from_counts('jaccard', tp, pp, pos, zero_division=self.zero_division, xp=KERAS)
+        return score_from_counts(self._score_kind, tp, fp, fn, self.beta, self.average, self.zero_division, xp=KERAS)
+    def _sample_scores(self, tp, pp, pos):
+        return sample_scores_from_counts(self._score_kind, tp, pp, pos, self.beta, self.zero_division, xp=KERAS)
     def get_config(self): return {**super().get_config(), 'average': self.average, 'zero_division': self.zero_division}
 
 @_register
-class HammingLoss(MultilabelMetric):
+class FScore(_Averaged):
+    "F-beta at `thresh` averaged by `average` ('micro', 'macro', 'weighted' or 'samples'), named `f{beta}_{average}_t{thresh}`."
+    def __init__(self, beta=1., thresh=0.5, average='macro', from_logits=False, zero_division=0., name=None, dtype=None):
+        super().__init__('fbeta', f'f{fmt_num(check_beta(beta))}', beta, thresh, average, from_logits, zero_division, name, dtype)
+    def get_config(self): return {**super().get_config(), 'beta': self.beta}
+
+# %% ../nbs/07_keras.ipynb #ka000040
+@_register
+class Jaccard(_Averaged):
+    "Jaccard index (intersection over union) at `thresh` averaged by `average`, named `jaccard_{average}_t{thresh}`."
+    def __init__(self, thresh=0.5, average='macro', from_logits=False, zero_division=0., name=None, dtype=None):
+        super().__init__('jaccard', 'jaccard', 1., thresh, average, from_logits, zero_division, name, dtype)
+
+@_register
+class HammingLoss(ThresholdAccuracy):
     "Share of sample-label pairs predicted wrong at `thresh` (`1 - ThresholdAccuracy`; lower is better), named `hamming_loss_t{thresh}`."
     def __init__(self, thresh=0.5, from_logits=False, name=None, dtype=None):
-        t = _check_thresh(thresh)
-        super().__init__('counts', name or metric_name('hamming_loss', _tag(t)), t, from_logits=from_logits, dtype=dtype)
+        super().__init__(thresh, from_logits, name or metric_name('hamming_loss', _tag(_check_thresh(thresh))), dtype)
         self._direction = 'down'
-    def _value(self): return 1 - accuracy_from_counts(*self._split(), xp=KERAS)
+    def _value(self): return 1 - super()._value()
 
 # %% ../nbs/07_keras.ipynb #ka000015
 @_register
@@ -236,8 +234,7 @@ class _PerLabel(MultilabelMetric):
         super().__init__('counts', name or metric_name(prefix, 'per_label', _tag(t)), t, from_logits=from_logits, labels=labels, dtype=dtype)
     def _value(self):
         tp,fp,fn,_ = self._split()
-        return {'': score_from_counts(self._score_kind, tp, fp, fn, self.beta, None, self.zero_division, xp=KERAS)}
-    def _columns(self, v): return self.columns
+        return score_from_counts(self._score_kind, tp, fp, fn, self.beta, None, self.zero_division, xp=KERAS)
     def get_config(self):
         return {**super().get_config(), 'labels': list(self.labels), 'zero_division': self.zero_division}
 
@@ -268,16 +265,15 @@ class DefaultMetrics(MultilabelMetric):
         t = _check_thresh(thresh)
         tag,labels = _tag(t),None if labels is None else check_labels(labels)
         if isinstance(t, tuple) and labels is not None: _check_thresh(t, len(labels))
-        self.columns = [metric_name('f1_macro', tag), metric_name('f1_micro', tag), metric_name('accuracy', tag)]
-        self.label_columns = [] if labels is None else [metric_name('f1', l, tag) for l in unique_label_names(labels, reserved=AVERAGES)]
+        self.columns = [metric_name('f1_macro', tag), metric_name('f1_micro', tag), metric_name('accuracy', tag)] + \
+                       ([] if labels is None else [metric_name('f1', l, tag) for l in unique_label_names(labels, reserved=AVERAGES)])
         super().__init__('counts', name or self.columns[0], t, from_logits=from_logits, labels=labels, dtype=dtype)
     def _value(self):
         tp,fp,fn,tn = self._split()
         f1 = score_from_counts('fbeta', tp, fp, fn, average=None, xp=KERAS)
-        res = dict(zip(self.columns, [nan_average(f1, xp=KERAS), score_from_counts('fbeta', tp, fp, fn, average='micro', xp=KERAS),
-                                       accuracy_from_counts(tp, fp, fn, tn, xp=KERAS)]))
-        return {**res, '': f1} if self.label_columns else res
-    def _columns(self, v): return self.columns + self.label_columns
+        head = ops.stack([nan_average(f1, xp=KERAS), score_from_counts('fbeta', tp, fp, fn, average='micro', xp=KERAS),
+                          accuracy_from_counts(tp, fp, fn, tn, xp=KERAS)])
+        return ops.concatenate([head, f1]) if len(self.columns) > 3 else head
     def get_config(self):
         return {**super().get_config(), 'labels': None if self.labels is None else list(self.labels)}
 
@@ -295,15 +291,11 @@ class ScoreHistogram(keras.metrics.Metric):
         self._edges = np.array(grid_edges(n_bins), 'float32')  # as `thresholds.bin_edges`: the thresholds the search reports
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        check_shapes(tuple(y_pred.shape), tuple(y_true.shape), keras.backend.standardize_dtype(y_pred.dtype),
-                     'float' in keras.backend.standardize_dtype(y_pred.dtype))
-        L,n = y_pred.shape[1],self.n_bins
+        L,n = _n_labels(y_true, y_pred, self.n_labels),self.n_bins
         if self.n_labels is None:
             self.n_labels = L
             self.hist = self.add_variable(shape=(L*(n+1)*2,), initializer='zeros', dtype='float32', name='hist')
             self.bad = self.add_variable(shape=(3,), initializer='zeros', dtype='float32', name='bad')
-        elif L != self.n_labels:
-            raise ValueError(f"Expected every batch of `preds` to have the {self.n_labels} labels of the first, but got shape {tuple(y_pred.shape)}")
         p,t = ops.cast(y_pred, 'float32'),ops.cast(y_true, 'float32')
         if self.from_logits: p = ops.sigmoid(p)
         f = lambda m: ops.sum(ops.cast(m, 'float32'))
@@ -315,7 +307,7 @@ class ScoreHistogram(keras.metrics.Metric):
             b = ops.where(ops.logical_and(b > 0, p <= ops.take(self._edges, ops.cast(ops.maximum(b-1, 0), 'int32'))), b-1, b)
             b = ops.where(ops.logical_and(b < n, p > ops.take(self._edges, ops.cast(b, 'int32'))), b+1, b)
         codes = ops.cast((ops.arange(L, dtype='float32')[None, :] * (n+1) + b) * 2 + ops.cast(ops.equal(t, 1), 'float32'), 'int32')
-        w = ops.ones_like(p) if sample_weight is None else ops.ones_like(p) * ops.reshape(ops.cast(sample_weight, 'float32'), (-1, 1))
+        w = ops.ones_like(p) if sample_weight is None else ops.broadcast_to(ops.reshape(ops.cast(sample_weight, 'float32'), (-1, 1)), ops.shape(p))
         self.hist.assign_add(ops.segment_sum(ops.reshape(w, (-1,)), ops.reshape(codes, (-1,)), num_segments=L*(n+1)*2))
 
     def histogram(self):
@@ -361,6 +353,7 @@ class ThresholdSearch(keras.callbacks.Callback):
             raise ValueError("Expected `validation_data=(x, y)` with n_bins=None: the exact search predicts on it after each epoch")
         self.histogram = ScoreHistogram(n_bins, from_logits) if n_bins else None
         self.history,self.thresh,self.score,self.label_thresh,self.label_scores = [],float('nan'),float('nan'),None,None
+        self._validated = False
         m = f'f{fmt_num(beta)}' if metric == 'fbeta' else 'accuracy'
         scope,bins = 'perlabel' if per_label else (self.average if metric == 'fbeta' else ''),f'bins{n_bins}' if n_bins else ''
         self.score_name = 'val_' + metric_name('tuned', m, scope, bins)
@@ -381,15 +374,16 @@ class ThresholdSearch(keras.callbacks.Callback):
         raise ValueError(f"Expected an epoch with a threshold search ({[h['epoch'] for h in self.history]}), but got {epoch}")
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.histogram is not None and not getattr(self, '_validated', False): return  # no validation this epoch (`validation_freq`)
+        if self.histogram is not None and not self._validated: return  # no validation this epoch (`validation_freq`)
         from fastai_multilabel.thresholds import best_thresholds, best_thresholds_binned  # torch, only here
         import torch
         kw = dict(beta=self.beta, metric=self.metric)
         if self.histogram is not None:
-            if self.histogram.n_labels is None or not ops.convert_to_numpy(self.histogram.hist).any():
+            h = self.histogram.histogram() if self.histogram.n_labels else None
+            if h is None or not h.any():
                 raise ValueError("ThresholdSearch found no validation predictions: pass `search.histogram` in `metrics=` of "
                                  "`model.compile` and validation data to `fit`")
-            h = torch.from_numpy(self.histogram.histogram().round().astype('int64'))
+            h = torch.from_numpy(h.round().astype('int64'))
             lth,lsc = best_thresholds_binned(h, min_pos=self.min_pos, **kw)
             th,sc = (lth,lsc.mean()) if self.per_label else best_thresholds_binned(h, per_label=False, average=self.average, **kw)
         else:
