@@ -9,12 +9,13 @@ from __future__ import annotations
 import math
 import torch
 from torch import Tensor
-from .formulas import AVERAGES, CRITERIA, check_choice, check_k, check_beta, check_n_bins, check_zero_division, check_labels, check_shapes, thresh_values
+from .formulas import AVERAGES, CRITERIA, check_choice, check_k, check_beta, check_n_bins, check_zero_division, check_labels, check_ignore_index, RANKING_AVERAGES, check_shapes, thresh_values
 
 # %% auto #0
 __all__ = ['as_plain', 'as_float32', 'check_preds_targs', 'targ_mask', 'value_sums', 'check_value_sums', 'check_values',
-           'check_thresh', 'logit_thresh', 'predict_mask', 'AVERAGES', 'CRITERIA', 'check_choice', 'check_k',
-           'check_beta', 'check_n_bins', 'check_zero_division', 'check_labels']
+           'known_targs', 'check_thresh', 'logit_thresh', 'predict_mask', 'AVERAGES', 'CRITERIA', 'check_choice',
+           'check_k', 'check_beta', 'check_n_bins', 'check_zero_division', 'check_labels', 'check_ignore_index',
+           'RANKING_AVERAGES']
 
 # %% ../nbs/00_core.ipynb #e9c6db9d
 def as_plain(x):
@@ -26,7 +27,7 @@ def as_float32(x):
     return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
 
 # %% ../nbs/00_core.ipynb #f6d02509
-_all_ = ['AVERAGES', 'CRITERIA', 'check_choice', 'check_k', 'check_beta', 'check_n_bins', 'check_zero_division', 'check_labels']
+_all_ = ['AVERAGES', 'CRITERIA', 'check_choice', 'check_k', 'check_beta', 'check_n_bins', 'check_zero_division', 'check_labels', 'check_ignore_index', 'RANKING_AVERAGES']
 
 # %% ../nbs/00_core.ipynb #ad771b92
 def check_preds_targs(preds, targs):
@@ -55,12 +56,19 @@ def check_value_sums(sums, n_pos):
     n_pos = float(n_pos)
     if not st == st2 == n_pos:
         raise ValueError(f"Expected `targs` to hold only 0 and 1 (multi-hot), but got other values: {n_pos:g} non-zero targets, "
-                         f"summing to {st:g}, their squares to {st2:g}")
+                         f"summing to {st:g}, their squares to {st2:g} (entries marked unknown, such as -1, need `ignore_index=-1`)")
     if not math.isfinite(sp): raise ValueError("Expected finite `preds`, but they contained NaN or infinite values")
 
 def check_values(preds, targs):
     "Raise a `ValueError` if `targs` is not 0/1 or `preds` is not finite (reads the data: one host sync)."
     check_value_sums(value_sums(preds, targs), targ_mask(targs).sum())
+
+# %% ../nbs/00_core.ipynb #c0a11e02
+def known_targs(targs, ignore_index=None):
+    "`(targs, known)`: `targs` with its `ignore_index` entries set to 0 and the boolean mask of the others; `(targs, None)` if `ignore_index` is None."
+    if ignore_index is None: return targs,None
+    known = targs != ignore_index
+    return targs.masked_fill(~known, 0),known
 
 # %% ../nbs/00_core.ipynb #bc1bc3b7
 def check_thresh(thresh, n_labels=None, argname='thresh'):

@@ -11,15 +11,17 @@ from collections.abc import Sequence
 from types import SimpleNamespace
 
 # %% auto #0
-__all__ = ['AVERAGES', 'CRITERIA', 'SCORE_KINDS', 'check_choice', 'check_k', 'check_beta', 'check_n_bins', 'check_zero_division',
-           'check_labels', 'check_shapes', 'thresh_values', 'grid_edges', 'array_ops', 'safe_div', 'label_scores',
-           'nan_average', 'score_from_counts', 'accuracy_from_counts', 'set_scores_from_counts',
-           'sample_scores_from_counts']
+__all__ = ['AVERAGES', 'CRITERIA', 'SCORE_KINDS', 'RANKING_AVERAGES', 'PAPER_SCORES', 'check_choice', 'check_k', 'check_beta',
+           'check_n_bins', 'check_zero_division', 'check_labels', 'check_ignore_index', 'check_shapes', 'thresh_values',
+           'grid_edges', 'array_ops', 'safe_div', 'label_scores', 'nan_average', 'score_from_counts',
+           'accuracy_from_counts', 'set_scores_from_counts', 'sample_scores_from_counts', 'rank_scores',
+           'sample_rank_scores', 'paper_scores_from_counts']
 
 # %% ../nbs/00a_formulas.ipynb #fa000006
 AVERAGES = ('micro', 'macro', 'weighted', 'samples')
 CRITERIA = ('hamming', 'exact_match', 'overlap', 'contain', 'belong')
 SCORE_KINDS = ('precision', 'recall', 'fbeta', 'jaccard')
+RANKING_AVERAGES = ('micro', 'macro', 'weighted')  # of average precision and ROC AUC
 
 def check_choice(value, choices, argname):
     "Raise a `ValueError` if `value` of `argname` is not one of `choices`."
@@ -60,6 +62,14 @@ def check_labels(labels, n_labels=None):
     if n_labels is not None and len(labels) != n_labels:
         raise ValueError(f"Expected `labels` to name every output ({n_labels}), but got {len(labels)} labels")
     return labels
+
+def check_ignore_index(ignore_index):
+    "Return `ignore_index` (the target value marking an unknown entry) if it is None or an int other than 0 and 1, else raise."
+    if ignore_index is None: return None
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, numbers.Integral) or ignore_index in (0, 1):
+        raise ValueError("Expected `ignore_index` to be None or an int other than 0 and 1 (the target value of an unknown "
+                         f"entry, such as -1), but got {ignore_index!r}")
+    return int(ignore_index)
 
 # %% ../nbs/00a_formulas.ipynb #fa000021
 def check_shapes(preds_shape, targs_shape, preds_dtype=None, preds_float=True):
@@ -105,9 +115,9 @@ def grid_edges(n_bins):
     return [i / n_bins for i in range(n_bins + 1)]
 
 # %% ../nbs/00a_formulas.ipynb #fa000012
-def array_ops(float, where, sum, isnan):
+def array_ops(float, where, sum, isnan, max=None):
     "The array operations the formulas use, from one library."
-    return SimpleNamespace(float=float, where=where, sum=sum, isnan=isnan)
+    return SimpleNamespace(float=float, where=where, sum=sum, isnan=isnan, max=max)
 
 # %% ../nbs/00a_formulas.ipynb #fa000015
 def safe_div(num, den, zero_division=0., *, xp):
@@ -155,3 +165,30 @@ def set_scores_from_counts(tp, pp, pos, n_labels, criteria='hamming', *, xp):
 def sample_scores_from_counts(kind, tp, pp, pos, beta=1., zero_division=0., *, xp):
     "`kind` ('precision', 'recall', 'fbeta' or 'jaccard') of each sample from its `sample_counts`."
     return label_scores(kind, tp, pp-tp, pos-tp, beta, zero_division, xp=xp)
+
+# %% ../nbs/00a_formulas.ipynb #fa000026
+def rank_scores(pos, neg, cp, cn, cp_before, *, xp):
+    "Per row (last axis): average precision and ROC AUC of ranked entries, NaN where undefined (see above)."
+    P,N = xp.sum(xp.float(pos), -1),xp.sum(xp.float(neg), -1)
+    prec = safe_div(cp, cp+cn, 0., xp=xp)
+    ap = safe_div(xp.sum(xp.float(pos)*prec, -1), P, math.nan, xp=xp)
+    auc = safe_div(xp.sum(xp.float(neg)*xp.float(cp_before+cp), -1) / 2, P*N, math.nan, xp=xp)
+    return ap,auc
+
+def sample_rank_scores(pos, cp, cn, n_labels, *, xp):
+    "Per sample (rows): label ranking average precision, coverage error and ranking loss from its ranked labels."
+    P,n = xp.sum(xp.float(pos), -1),xp.float(n_labels)
+    trivial = (P == 0) | (P == n)
+    lrap = xp.where(trivial, 1., safe_div(xp.sum(xp.float(pos)*safe_div(cp, cp+cn, 0., xp=xp), -1), P, xp=xp))
+    coverage = xp.max(xp.where(pos > 0, xp.float(cp+cn), 0.), -1)
+    loss = xp.where(trivial, 0., safe_div(xp.sum(xp.float(pos)*xp.float(cn), -1), P*(n-P), xp=xp))
+    return lrap,coverage,loss
+
+# %% ../nbs/00a_formulas.ipynb #fa000030
+PAPER_SCORES = ('CP', 'CR', 'CF1', 'OP', 'OR', 'OF1')
+
+def paper_scores_from_counts(tp, pp, pos, zero_division=0., *, xp):
+    "The papers' `CP, CR, CF1, OP, OR, OF1` (in `PAPER_SCORES` order) from per-label true positives `tp`, predicted `pp` and actual positives `pos`."
+    cp,cr = nan_average(safe_div(tp, pp, zero_division, xp=xp), xp=xp),nan_average(safe_div(tp, pos, zero_division, xp=xp), xp=xp)
+    op,orr = safe_div(xp.sum(tp), xp.sum(pp), zero_division, xp=xp),safe_div(xp.sum(tp), xp.sum(pos), zero_division, xp=xp)
+    return cp,cr,safe_div(2*cp*cr, cp+cr, xp=xp),op,orr,safe_div(2*op*orr, op+orr, xp=xp)

@@ -31,7 +31,7 @@ def split_counts(counts, n):
     return tp, pp-tp, pos-tp, n-pp-pos+tp
 
 # %% ../nbs/01_functional.ipynb #166ea56b
-TORCH = formulas.array_ops(float=lambda x: torch.as_tensor(x).double(), where=torch.where, sum=torch.sum, isnan=torch.isnan)
+TORCH = formulas.array_ops(float=lambda x: torch.as_tensor(x).double(), where=torch.where, sum=torch.sum, isnan=torch.isnan, max=torch.amax)
 
 def safe_div(num, den, zero_division=0.):
     "`num / den` in float64, `zero_division` where `den` is 0."

@@ -21,7 +21,7 @@ __all__ = ['KERAS', 'topk_mask', 'MultilabelMetric', 'ThresholdAccuracy', 'Subse
            'with_decisions']
 
 # %% ../nbs/07_keras.ipynb #ka000008
-KERAS = array_ops(float=lambda x: ops.cast(x, 'float32'), where=ops.where, sum=ops.sum, isnan=ops.isnan)
+KERAS = array_ops(float=lambda x: ops.cast(x, 'float32'), where=ops.where, sum=ops.sum, isnan=ops.isnan, max=ops.max)
 _register = keras.saving.register_keras_serializable(package='fastai_multilabel')
 
 def _check_thresh(thresh, n_labels=None):
