@@ -7,10 +7,12 @@ from .functional import (multilabel_fbeta_score, multilabel_precision, multilabe
                          multilabel_subset_accuracy, multilabel_topk_accuracy, multilabel_precision_at_k, multilabel_recall_at_k,
                          label_counts, score_from_counts, topk_mask)
 from .thresholds import best_thresholds, best_thresholds_binned, binned_error_bound
+from .ranking import multilabel_average_precision, multilabel_roc_auc, paper_scores, ranking_error_bound
 from .streaming import LabelCounts, SampleAverage, MultilabelStats, ThresholdHistogram
 from .losses import MultiLabelBCELoss
 from .metrics import (ThresholdAccuracy, SubsetAccuracy, FScore, Jaccard, HammingLoss, TopKAccuracy, PrecisionAtK, RecallAtK, PerLabelRecall,
-                      PerLabelPrecision, PerLabelFScore, default_metrics, check_metric_names)
+                      PerLabelPrecision, PerLabelFScore, default_metrics, check_metric_names, AveragePrecision, RocAuc, PerLabelAveragePrecision,
+                      PerLabelRocAuc, LabelRankingAveragePrecision, CoverageError, RankingLoss, paper_metrics)
 from .callback.threshold import ThresholdSearch  # also patches `Learner.tune_thresholds`
 from .report import report_from_preds, label_report, plot_threshold_curves, plot_pr_curves
 from .data import load_debtags, debtags_info, debtags_dls
@@ -19,9 +21,12 @@ __all__ = ['AVERAGES', 'CRITERIA',
            'multilabel_fbeta_score', 'multilabel_precision', 'multilabel_recall', 'multilabel_accuracy', 'multilabel_subset_accuracy',
            'multilabel_topk_accuracy', 'multilabel_precision_at_k', 'multilabel_recall_at_k', 'label_counts', 'score_from_counts', 'topk_mask',
            'best_thresholds', 'best_thresholds_binned', 'binned_error_bound',
+           'multilabel_average_precision', 'multilabel_roc_auc', 'paper_scores', 'ranking_error_bound',
            'LabelCounts', 'SampleAverage', 'MultilabelStats', 'ThresholdHistogram',
            'MultiLabelBCELoss',
            'ThresholdAccuracy', 'SubsetAccuracy', 'FScore', 'Jaccard', 'HammingLoss', 'TopKAccuracy', 'PrecisionAtK', 'RecallAtK', 'PerLabelRecall',
            'PerLabelPrecision', 'PerLabelFScore', 'default_metrics', 'check_metric_names',
+           'AveragePrecision', 'RocAuc', 'PerLabelAveragePrecision', 'PerLabelRocAuc', 'LabelRankingAveragePrecision', 'CoverageError',
+           'RankingLoss', 'paper_metrics',
            'ThresholdSearch', 'report_from_preds', 'label_report', 'plot_threshold_curves', 'plot_pr_curves',
            'load_debtags', 'debtags_info', 'debtags_dls']

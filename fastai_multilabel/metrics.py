@@ -15,11 +15,16 @@ from .core import *
 from .functional import *
 from .streaming import *
 from .names import *
+from . import formulas
+from .functional import TORCH
+from .ranking import label_ranking, average_ranking, warn_undefined, hist_ranked
 
 # %% auto #0
 __all__ = ['MultilabelMetric', 'gather_rows', 'ThresholdAccuracy', 'SubsetAccuracy', 'FScore', 'Jaccard', 'HammingLoss',
            'TopKAccuracy', 'PrecisionAtK', 'RecallAtK', 'PerLabelMetrics', 'PerLabelRecall', 'PerLabelPrecision',
-           'PerLabelFScore', 'default_metrics', 'check_metric_names']
+           'PerLabelFScore', 'AveragePrecision', 'RocAuc', 'PerLabelAveragePrecision', 'PerLabelRocAuc',
+           'LabelRankingAveragePrecision', 'CoverageError', 'RankingLoss', 'paper_metrics', 'default_metrics',
+           'check_metric_names']
 
 # %% ../nbs/03_metrics.ipynb #751d370b
 def _check_tuned(thresh):
@@ -42,16 +47,20 @@ def _thresh_key(thresh):
 def _thresh_of(key): return torch.tensor(key) if isinstance(key, tuple) else 0.5 if key == 'tuned' else key
 
 def _score_fn(spec):
-    "Per-sample score function `fn(tp, pp, pos, n_labels)` of `spec`: ('set', criteria) or ('sample', kind, beta, zero_division)."
+    "Per-sample score function of `spec`: ('set', criteria), ('sample', kind, beta, zero_division) or ('rank', index in `sample_rank_scores`)."
     if spec[0] == 'set': return partial(set_scores_from_counts, criteria=spec[1])
+    if spec[0] == 'rank': return partial(_rank_score, spec[1])
     return partial(_sample_score, *spec[1:])
+
+def _rank_score(i, pos, cp, cn, n_labels): return formulas.sample_rank_scores(pos, cp, cn, n_labels, xp=TORCH)[i]
 
 def _sample_score(kind, beta, zero_division, tp, pp, pos, n_labels): return sample_scores_from_counts(kind, tp, pp, pos, beta, zero_division)
 
 class _Pass:
     "The shared, buffered pass of a group of `MultilabelMetric`s over one epoch: one `MultilabelStats` for all of them."
-    def __init__(self, members, sigmoid=True):
+    def __init__(self, members, sigmoid=True, ignore_index=None):
         tidx,threshs,count_keys,scores,self.slots = {},[],[],[],{}
+        ks,hists,keep = [],[],False
         def t_index(key):
             if key not in tidx: tidx[key] = len(threshs); threshs.append(_thresh_of(key))
             return tidx[key]
@@ -60,20 +69,25 @@ class _Pass:
                 if need in self.slots: continue
                 if need[0] == 'counts':
                     t_index(need[1]); self.slots[need] = 'counts',len(count_keys); count_keys.append(need[1])
+                elif need[0] == 'kcounts': self.slots[need] = 'kcounts',len(ks); ks.append(need[1])
+                elif need[0] == 'hist': self.slots[need] = 'hists',len(hists); hists.append(need[1])
+                elif need[0] == 'kept': self.slots[need] = 'kept',None; keep = True
                 else:
                     _,src,spec = need
                     self.slots[need] = 'scores',len(scores)
                     scores.append((('t', t_index(src[1])) if src[0] == 't' else src, _score_fn(spec)))
-        self.stats = MultilabelStats(threshs, counts=[tidx[k] for k in count_keys], scores=scores, sigmoid=sigmoid)
+        self.stats = MultilabelStats(threshs, counts=[tidx[k] for k in count_keys], scores=scores, sigmoid=sigmoid, topk_counts=ks,
+                                     hists=hists, keep=keep, ignore_index=ignore_index)
         self.tuned = tidx.get('tuned')
         self.members,self.n_labels,self._buf,self._n,self._res,self._cache = members,None,[],0,None,{}
 
     @classmethod
     def start(cls, metric, learn):
-        "A pass for `metric` and every other reset `MultilabelMetric` of `learn` with the same `sigmoid`; `metric` leads."
+        "A pass for `metric` and every other reset `MultilabelMetric` of `learn` with the same `sigmoid` and `ignore_index`; `metric` leads."
         peers = [m for m in getattr(learn, 'metrics', ()) or ()
-                 if isinstance(m, MultilabelMetric) and m is not metric and m._pass is None and m.sigmoid == metric.sigmoid]
-        p = cls([metric, *peers], metric.sigmoid)
+                 if isinstance(m, MultilabelMetric) and m is not metric and m._pass is None and m.sigmoid == metric.sigmoid
+                 and m.ignore_index == metric.ignore_index]
+        p = cls([metric, *peers], metric.sigmoid, metric.ignore_index)
         metric._pass = p
         for m in peers: m._pass,m.accumulate = p,_no_accumulate  # followers: nothing to do per batch
         return p
@@ -96,6 +110,8 @@ class _Pass:
         if self.n_labels is not None: self.stats._check_n_labels(self.n_labels, preds)  # raises: a batch with other labels
         for t in self.stats.threshs: check_thresh(t, n)
         for k in self.stats._ks: check_k(k, n)  # at the first batch, not at the end of the epoch
+        for b in self.stats.hists:
+            if n*(b+1)*2 > 2**31: raise ValueError(f"Expected a histogram of fewer than 2**31 bins, but {n} labels x {b+1} bins x 2 is more: pass a smaller `n_bins`")
         for m in self.members:
             if m.n_labels is not None and m.n_labels != n:
                 raise ValueError(f"Expected `labels` to name every output ({n}), but got {m.n_labels} labels")
@@ -115,7 +131,8 @@ class _Pass:
         if self.stats.update_count == 0: return None
         if self._res is None: self._res = self.stats.compute()
         key = (m._fn, m._needs)
-        if key not in self._cache: self._cache[key] = m._fn(*(self._res[k][i] for k,i in map(self.slots.get, m._needs)))
+        if key not in self._cache:
+            self._cache[key] = m._fn(*(self._res[k] if i is None else self._res[k][i] for k,i in map(self.slots.get, m._needs)))
         return self._cache[key]
 
 _no_accumulate = id  # a follower's accumulate: the cheapest call of one argument that does nothing (a builtin)
@@ -131,10 +148,11 @@ class MultilabelMetric(Metric):
         sigmoid:bool=True, # `preds` are logits
         n_labels:int|None=None, # Expected number of outputs, when known (from `labels`)
         lower_is_better:bool=False, # A loss (fastai's trackers read 'loss' in a name as lower-is-better): no warning about the name
+        ignore_index:int|None=None, # Target value of an unknown entry (e.g. -1), left out of every count
     ):
         if not isinstance(sigmoid, bool): raise TypeError(f"Expected `sigmoid` to be True or False, but got {sigmoid!r}")
         self._needs,self._fn,self.idx,self._name = tuple(needs),fn,idx,name if lower_is_better else warn_tracker_name(name)
-        self.sigmoid,self.n_labels,self._pass = sigmoid,n_labels,None
+        self.sigmoid,self.n_labels,self._pass,self.ignore_index = sigmoid,n_labels,None,check_ignore_index(ignore_index)
 
     def reset(self):
         self._pass = None
@@ -149,16 +167,17 @@ class MultilabelMetric(Metric):
 
     def __call__(self, preds:Tensor, targs:Tensor)->float:
         "This metric's value on whole tensors (`preds` are logits if `sigmoid`), leaving its running state alone."
-        if any(n[1] in ('tuned', ('t', 'tuned')) for n in self._needs):
+        if any(len(n) > 1 and n[1] in ('tuned', ('t', 'tuned')) for n in self._needs):
             raise ValueError("Expected a threshold to call the metric on tensors, but thresh='tuned' reads it from a learner: "
                              "pass `thresh=learn.loss_func.thresh`")
         check_preds_targs(preds, targs)
         if len(preds) == 0: raise ValueError(f"Expected `preds` with at least one sample, but got shape {tuple(preds.shape)}")
-        thresholded = any(n[0] == 'counts' or n[1][0] == 't' for n in self._needs)  # top-k values do not depend on the sigmoid
+        # top-k sets and exact rankings do not depend on the sigmoid (but for ties where it saturates)
+        thresholded = any(n[0] in ('counts', 'hist') or (n[0] == 'score' and n[1][0] == 't') for n in self._needs)
         if thresholded and self.sigmoid and preds.min() >= 0 and preds.max() <= 1:
             warnings.warn(f"`preds` all lie in [0, 1]: `{self.name}` applies a sigmoid to them; if they are probabilities "
                           "(as `learn.get_preds()` returns), build the metric with sigmoid=False")
-        p = _Pass([self], self.sigmoid)
+        p = _Pass([self], self.sigmoid, self.ignore_index)
         p.update(preds, targs)
         return self._pass_value(p)
 
@@ -223,15 +242,16 @@ class ThresholdAccuracy(MultilabelMetric):
         thresh:float|Tensor|str=0.5, # Probability above which a label counts as predicted; per-label tensor, or 'tuned'
         sigmoid:bool=True, # Apply a sigmoid to the model's outputs first
         name:str|None=None, # Column name; built from the arguments if None
+        ignore_index:int|None=None, # Target value of an unknown entry (e.g. -1), left out
     ):
         need,thresh = _counts(thresh)
-        super().__init__([need], _accuracy, name or metric_name('accuracy', thresh_tag(thresh)), sigmoid=sigmoid)
+        super().__init__([need], _accuracy, name or metric_name('accuracy', thresh_tag(thresh)), sigmoid=sigmoid, ignore_index=ignore_index)
 
 class SubsetAccuracy(MultilabelMetric):
     "Exact-match ratio at `thresh`: the share of samples with every label right, named `subset_accuracy_t{thresh}`."
-    def __init__(self, thresh:float|Tensor|str=0.5, sigmoid:bool=True, name:str|None=None):
+    def __init__(self, thresh:float|Tensor|str=0.5, sigmoid:bool=True, name:str|None=None, ignore_index:int|None=None):
         need,thresh = _score(('set', 'exact_match'), thresh)
-        super().__init__([need], _identity, name or metric_name('subset_accuracy', thresh_tag(thresh)), sigmoid=sigmoid)
+        super().__init__([need], _identity, name or metric_name('subset_accuracy', thresh_tag(thresh)), sigmoid=sigmoid, ignore_index=ignore_index)
 
 # %% ../nbs/03_metrics.ipynb #739db84b
 def _averaged(kind, beta, thresh, average, zero_division):
@@ -249,11 +269,12 @@ class FScore(MultilabelMetric):
         sigmoid:bool=True, # Apply a sigmoid to the model's outputs first
         zero_division:float=0., # Score of a label (or sample) whose F-beta is 0/0: 0, 1 or nan (left out of the average)
         name:str|None=None, # Column name; built from the arguments if None
+        ignore_index:int|None=None, # Target value of an unknown entry (e.g. -1), left out
     ):
         beta,zero_division = check_beta(beta),check_zero_division(zero_division)
         need,thresh,fn = _averaged('fbeta', beta, thresh, average, zero_division)
         super().__init__([need], fn, name or metric_name(f'f{fmt_num(beta)}', average, thresh_tag(thresh), zero_division_tag(zero_division)),
-                         sigmoid=sigmoid)
+                         sigmoid=sigmoid, ignore_index=ignore_index)
 
 # %% ../nbs/03_metrics.ipynb #b7e1a002
 class Jaccard(MultilabelMetric):
@@ -264,18 +285,21 @@ class Jaccard(MultilabelMetric):
         sigmoid:bool=True, # Apply a sigmoid to the model's outputs first
         zero_division:float=0., # Score of a label (or sample) neither predicted nor true: 0, 1 or nan (left out of the average)
         name:str|None=None, # Column name; built from the arguments if None
+        ignore_index:int|None=None, # Target value of an unknown entry (e.g. -1), left out
     ):
         zero_division = check_zero_division(zero_division)
         need,thresh,fn = _averaged('jaccard', 1., thresh, average, zero_division)
-        super().__init__([need], fn, name or metric_name('jaccard', average, thresh_tag(thresh), zero_division_tag(zero_division)), sigmoid=sigmoid)
+        super().__init__([need], fn, name or metric_name('jaccard', average, thresh_tag(thresh), zero_division_tag(zero_division)), sigmoid=sigmoid,
+                         ignore_index=ignore_index)
 
 def _hamming_loss(counts): return 1 - accuracy_from_counts(*counts)
 
 class HammingLoss(MultilabelMetric):
     "Share of sample-label pairs predicted wrong at `thresh` (`1 - ThresholdAccuracy`; lower is better), named `hamming_loss_t{thresh}`."
-    def __init__(self, thresh:float|Tensor|str=0.5, sigmoid:bool=True, name:str|None=None):
+    def __init__(self, thresh:float|Tensor|str=0.5, sigmoid:bool=True, name:str|None=None, ignore_index:int|None=None):
         need,thresh = _counts(thresh)
-        super().__init__([need], _hamming_loss, name or metric_name('hamming_loss', thresh_tag(thresh)), sigmoid=sigmoid, lower_is_better=True)
+        super().__init__([need], _hamming_loss, name or metric_name('hamming_loss', thresh_tag(thresh)), sigmoid=sigmoid, lower_is_better=True,
+                         ignore_index=ignore_index)
 
 # %% ../nbs/03_metrics.ipynb #c7bb4d5b
 class TopKAccuracy(MultilabelMetric):
@@ -284,34 +308,36 @@ class TopKAccuracy(MultilabelMetric):
         k:int=2, # Number of labels predicted per sample
         criteria:str='hamming', # 'hamming', 'exact_match', 'overlap', 'contain' or 'belong' (torcheval's)
         name:str|None=None, # Column name; built from the arguments if None
+        ignore_index:int|None=None, # Target value of an unknown entry (e.g. -1): the top k are taken among the known labels
     ):
         need = _topk_score(('set', check_choice(criteria, CRITERIA, 'criteria')), k)
-        super().__init__([need], _identity, name or metric_name(f'top{k}_accuracy', '' if criteria == 'hamming' else criteria))
+        super().__init__([need], _identity, name or metric_name(f'top{k}_accuracy', '' if criteria == 'hamming' else criteria), ignore_index=ignore_index)
 
 class PrecisionAtK(MultilabelMetric):
     "Mean over samples of the share of the `k` top-scoring labels that are true, named `precision_at{k}`."
-    def __init__(self, k:int=1, name:str|None=None):
+    def __init__(self, k:int=1, name:str|None=None, ignore_index:int|None=None):
         need = _topk_score(('sample', 'precision', 1., 0.), k)
-        super().__init__([need], _identity, name or f'precision_at{k}')
+        super().__init__([need], _identity, name or f'precision_at{k}', ignore_index=ignore_index)
 
 class RecallAtK(MultilabelMetric):
     "Mean over samples of the share of true labels among the `k` top-scoring ones, named `recall_at{k}`."
-    def __init__(self, k:int=1, zero_division:float=0., name:str|None=None):
+    def __init__(self, k:int=1, zero_division:float=0., name:str|None=None, ignore_index:int|None=None):
         zero_division = check_zero_division(zero_division)
         need = _topk_score(('sample', 'recall', 1., zero_division), k)
-        super().__init__([need], _identity, name or metric_name(f'recall_at{k}', zero_division_tag(zero_division)))
+        super().__init__([need], _identity, name or metric_name(f'recall_at{k}', zero_division_tag(zero_division)), ignore_index=ignore_index)
 
 # %% ../nbs/03_metrics.ipynb #038fd139
 class PerLabelMetrics(list):
     "One metric per label of `labels` (`kind` of `functional.score_from_counts`), sharing one count; unpack into `metrics=`."
-    def __init__(self, kind, labels, thresh=0.5, beta=1., sigmoid=True, zero_division=0.):
+    def __init__(self, kind, labels, thresh=0.5, beta=1., sigmoid=True, zero_division=0., ignore_index=None):
         labels = check_labels(labels)
         need,thresh = _counts(thresh)
         if isinstance(thresh, Tensor): check_thresh(thresh, len(labels))
         zero_division = check_zero_division(zero_division)
         fn = partial(counts_score, kind=kind, beta=check_beta(beta), average=None, zero_division=zero_division)
         prefix,tag,zd = f'f{fmt_num(beta)}' if kind == 'fbeta' else kind,thresh_tag(thresh),zero_division_tag(zero_division)
-        super().__init__(MultilabelMetric([need], fn, metric_name(prefix, l, tag, zd), idx=i, sigmoid=sigmoid, n_labels=len(labels))
+        super().__init__(MultilabelMetric([need], fn, metric_name(prefix, l, tag, zd), idx=i, sigmoid=sigmoid, n_labels=len(labels),
+                                          ignore_index=ignore_index)
                          for i,l in enumerate(unique_label_names(labels, reserved=AVERAGES)))
 
     def __call__(self, *args, **kwargs):  # fastai wraps a list passed as one metric in an AvgMetric, which calls it
@@ -325,27 +351,135 @@ class PerLabelRecall(PerLabelMetrics):
         thresh:float|Tensor|str=0.5, # Probability above which a label counts as predicted; per-label tensor, or 'tuned'
         sigmoid:bool=True, # Apply a sigmoid to the model's outputs first
         zero_division:float=0., # Score of a label whose recall is 0/0: 0, 1 or nan
+        ignore_index:int|None=None, # Target value of an unknown entry (e.g. -1), left out
     ):
-        super().__init__('recall', labels, thresh, sigmoid=sigmoid, zero_division=zero_division)
+        super().__init__('recall', labels, thresh, sigmoid=sigmoid, zero_division=zero_division, ignore_index=ignore_index)
 
 class PerLabelPrecision(PerLabelMetrics):
     "Precision of each label at `thresh`, one column per label named `precision_{label}_t{thresh}`."
-    def __init__(self, labels, thresh:float|Tensor|str=0.5, sigmoid:bool=True, zero_division:float=0.):
-        super().__init__('precision', labels, thresh, sigmoid=sigmoid, zero_division=zero_division)
+    def __init__(self, labels, thresh:float|Tensor|str=0.5, sigmoid:bool=True, zero_division:float=0., ignore_index:int|None=None):
+        super().__init__('precision', labels, thresh, sigmoid=sigmoid, zero_division=zero_division, ignore_index=ignore_index)
 
 class PerLabelFScore(PerLabelMetrics):
     "F-beta of each label at `thresh`, one column per label named `f{beta}_{label}_t{thresh}`."
-    def __init__(self, labels, beta:float=1., thresh:float|Tensor|str=0.5, sigmoid:bool=True, zero_division:float=0.):
-        super().__init__('fbeta', labels, thresh, beta, sigmoid, zero_division)
+    def __init__(self, labels, beta:float=1., thresh:float|Tensor|str=0.5, sigmoid:bool=True, zero_division:float=0., ignore_index:int|None=None):
+        super().__init__('fbeta', labels, thresh, beta, sigmoid, zero_division, ignore_index)
+
+# %% ../nbs/03_metrics.ipynb #rk100002
+def _bins_tag(n_bins): return 'exact' if n_bins is None else '' if n_bins == 1024 else f'b{check_n_bins(n_bins)}'
+def _ranking_need(n_bins): return ('kept',) if n_bins is None else ('hist', check_n_bins(n_bins))
+
+_RANK_NAMES = {0: ('Average precision', 'without a positive target'), 1: ('ROC AUC', 'with one class only (no positive or no negative target)')}
+
+def _ranking_value(state, i=0, average='macro', labels=None):
+    "Average precision (`i=0`) or ROC AUC (`i=1`) from a histogram or the kept `(probs, targets)`, averaged by `average`."
+    if isinstance(state, tuple):  # exact: every probability, targets 1/0/-1 (unknown)
+        probs,t = state
+        pos,neg = t == 1,t == 0
+    else: pos,neg = state[..., 1].sum(1),state[..., 0].sum(1)
+    if average == 'micro':
+        res = (label_ranking(probs, pos, neg, 'micro') if isinstance(state, tuple) else
+               [r[0] for r in formulas.rank_scores(*hist_ranked(state.sum(0, keepdim=True)), xp=TORCH)])[i]
+        if res.isnan(): warn_undefined(res[None], _RANK_NAMES[i][0], _RANK_NAMES[i][1] + ' (all labels pooled)')
+        return res
+    res = (label_ranking(probs, pos, neg, None) if isinstance(state, tuple) else formulas.rank_scores(*hist_ranked(state), xp=TORCH))[i]
+    warn_undefined(res, *_RANK_NAMES[i], labels)
+    return average_ranking(res, (pos.sum(0) if isinstance(state, tuple) else pos), average)
+
+def _ranking_metric(i, average, n_bins, sigmoid, name, ignore_index, prefix):
+    average = check_choice(average, RANKING_AVERAGES, 'average')
+    return dict(needs=[_ranking_need(n_bins)], fn=partial(_ranking_value, i=i, average=average),
+                name=name or metric_name(prefix, average, _bins_tag(n_bins)), sigmoid=sigmoid, ignore_index=ignore_index)
+
+class AveragePrecision(MultilabelMetric):
+    "Average precision averaged by `average` ('macro': the papers' mAP), from a histogram of `n_bins` (None: exact); named `map_{average}`."
+    def __init__(self,
+        average:str='macro', # 'macro', 'weighted' (by positives) or 'micro' (all entries pooled)
+        n_bins:int|None=1024, # Bins of the per-label histogram; None keeps every score for the exact value
+        sigmoid:bool=True, # Apply a sigmoid to the model's outputs first
+        name:str|None=None, # Column name; built from the arguments if None
+        ignore_index:int|None=None, # Target value of an unknown entry (e.g. -1), left out
+    ):
+        super().__init__(**_ranking_metric(0, average, n_bins, sigmoid, name, ignore_index, 'map'))
+
+class RocAuc(MultilabelMetric):
+    "Area under the ROC curve averaged by `average`, from a histogram of `n_bins` (None: exact); named `roc_auc_{average}`."
+    def __init__(self, average:str='macro', n_bins:int|None=1024, sigmoid:bool=True, name:str|None=None, ignore_index:int|None=None):
+        super().__init__(**_ranking_metric(1, average, n_bins, sigmoid, name, ignore_index, 'roc_auc'))
+
+class _PerLabelRanking(list):
+    def __init__(self, i, prefix, labels, n_bins, sigmoid, ignore_index):
+        labels = check_labels(labels)
+        fn = partial(_ranking_value, i=i, average=None, labels=labels)
+        super().__init__(MultilabelMetric([_ranking_need(n_bins)], fn, metric_name(prefix, l, _bins_tag(n_bins)), idx=j, sigmoid=sigmoid,
+                                          n_labels=len(labels), ignore_index=ignore_index)
+                         for j,l in enumerate(unique_label_names(labels, reserved=AVERAGES)))
+    __call__ = PerLabelMetrics.__call__
+
+class PerLabelAveragePrecision(_PerLabelRanking):
+    "Average precision of each label, one column per label named `ap_{label}` (NaN for a label without positives)."
+    def __init__(self,
+        labels, # Label names, e.g. `dls.vocab`: one column each
+        n_bins:int|None=1024, # Bins of the per-label histogram; None keeps every score for the exact value
+        sigmoid:bool=True, # Apply a sigmoid to the model's outputs first
+        ignore_index:int|None=None, # Target value of an unknown entry (e.g. -1), left out
+    ):
+        super().__init__(0, 'ap', labels, n_bins, sigmoid, ignore_index)
+
+class PerLabelRocAuc(_PerLabelRanking):
+    "ROC AUC of each label, one column per label named `roc_auc_{label}` (NaN for a label with one class only)."
+    def __init__(self, labels, n_bins:int|None=1024, sigmoid:bool=True, ignore_index:int|None=None):
+        super().__init__(1, 'roc_auc', labels, n_bins, sigmoid, ignore_index)
+
+class LabelRankingAveragePrecision(MultilabelMetric):
+    "Mean over samples of the average precision of the sample's label ranking (scikit-learn's LRAP), named `lrap`."
+    def __init__(self, sigmoid:bool=True, name:str|None=None, ignore_index:int|None=None):
+        super().__init__([('score', ('r', 0), ('rank', 0))], _identity, name or 'lrap', sigmoid=sigmoid, ignore_index=ignore_index)
+
+class CoverageError(MultilabelMetric):
+    "Mean over samples of how many top-ranked labels cover all its true labels (lower is better), named `coverage_error`."
+    def __init__(self, sigmoid:bool=True, name:str|None=None, ignore_index:int|None=None):
+        super().__init__([('score', ('r', 0), ('rank', 1))], _identity, name or 'coverage_error', sigmoid=sigmoid, lower_is_better=True,
+                         ignore_index=ignore_index)
+
+class RankingLoss(MultilabelMetric):
+    "Mean over samples of the share of (true, false) label pairs ranked wrong or tied (lower is better), named `ranking_loss`."
+    def __init__(self, sigmoid:bool=True, name:str|None=None, ignore_index:int|None=None):
+        super().__init__([('score', ('r', 0), ('rank', 2))], _identity, name or 'ranking_loss', sigmoid=sigmoid, lower_is_better=True,
+                         ignore_index=ignore_index)
+
+# %% ../nbs/03_metrics.ipynb #rk100005
+def _paper_value(counts, i, zero_division): return formulas.paper_scores_from_counts(counts[0], counts[0]+counts[1], counts[0]+counts[2],
+                                                                                      zero_division, xp=TORCH)[i]
+
+def paper_metrics(
+    labels=None, # Label names: adds one average precision column per label
+    thresh:float|Tensor|str=0.5, # Threshold of the thresholded scores; a per-label tensor, or 'tuned'
+    k:int=3, # Size of each sample's top-k set
+    n_bins:int|None=1024, # Bins of mAP's histogram; None for the exact value
+    sigmoid:bool=True, # Apply a sigmoid to the model's outputs first
+    ignore_index:int|None=None, # Target value of an unknown entry (e.g. -1), left out
+    zero_division:float=0., # A label's 0/0 precision or recall
+)->list:
+    "mAP and the papers' CP, CR, CF1, OP, OR, OF1 at `thresh` and on the top `k`, as fastai metrics (and per-label AP with `labels`)."
+    need,thresh = _counts(thresh)
+    kneed,zd = ('kcounts', check_k(k)),check_zero_division(zero_division)
+    res = [AveragePrecision('macro', n_bins, sigmoid, ignore_index=ignore_index)]
+    for nd,tag in ((need, thresh_tag(thresh)), (kneed, f'top{k}')):
+        res += [MultilabelMetric([nd], partial(_paper_value, i=i, zero_division=zd), metric_name(n.lower(), tag, zero_division_tag(zd)),
+                                 sigmoid=sigmoid, ignore_index=ignore_index) for i,n in enumerate(formulas.PAPER_SCORES)]
+    return res + (list(PerLabelAveragePrecision(labels, n_bins, sigmoid, ignore_index)) if labels is not None else [])
 
 # %% ../nbs/03_metrics.ipynb #a0717c3e
 def default_metrics(
     labels=None, # Label names (e.g. `dls.vocab`): adds one F1 column per label
     thresh:float|Tensor|str=0.5, # Threshold of every metric; a per-label tensor, or 'tuned'
+    ignore_index:int|None=None, # Target value of an unknown entry (e.g. -1), left out
 )->list:
     "The recommended metrics of a multi-label learner: macro F1, micro F1, accuracy, and per-label F1 if `labels`."
-    res = [FScore(thresh=thresh, average='macro'), FScore(thresh=thresh, average='micro'), ThresholdAccuracy(thresh)]
-    return res + (list(PerLabelFScore(labels, thresh=thresh)) if labels is not None else [])
+    ii = ignore_index
+    res = [FScore(thresh=thresh, average='macro', ignore_index=ii), FScore(thresh=thresh, average='micro', ignore_index=ii), ThresholdAccuracy(thresh, ignore_index=ii)]
+    return res + (list(PerLabelFScore(labels, thresh=thresh, ignore_index=ii)) if labels is not None else [])
 
 # %% ../nbs/03_metrics.ipynb #00f18928
 def check_metric_names(metrics)->list:

@@ -14,6 +14,7 @@ from .core import *
 from .functional import *
 from .functional import _topk_hits
 from .thresholds import *
+from .ranking import ranked, ranking_weights
 
 # %% auto #0
 __all__ = ['CHUNK', 'MultilabelStream', 'LabelCounts', 'SampleAverage', 'MultilabelStats', 'ThresholdHistogram', 'BufferedUpdate']
@@ -133,12 +134,16 @@ class SampleAverage(MultilabelStream):
 
 # %% ../nbs/02_streaming.ipynb #c2b0c002
 class MultilabelStats(MultilabelStream):
-    "Per-label counts at several thresholds and means of per-sample scores, all from one pass over each batch."
+    "Per-label counts at several thresholds and top-k sets, histograms, kept scores and means of per-sample scores, all from one pass over each batch."
     def __init__(self,
         threshs=(0.5,), # Thresholds whose predicted masks are computed: floats or per-label tensors
         counts=None, # Indices of `threshs` that keep per-label counts, in the order `compute` returns them; all if None
-        scores=(), # Per-sample scores `(source, fn)`: source ('t', i) is the mask at `threshs[i]`, ('k', k) the top-k set; `fn(tp, pp, pos, n_labels)` scores each sample from its `sample_counts`
+        scores=(), # Per-sample scores `(source, fn)`: source ('t', i) is the mask at `threshs[i]`, ('k', k) the top-k set, ('r', 0) the ranked labels; `fn(tp, pp, pos, n_labels)` (or `fn(pos, cp, cn, n_labels)` for ('r', 0)) scores each sample
         sigmoid:bool=True, # `preds` are logits (True) or probabilities (False)
+        topk_counts=(), # Values of k whose top-k sets keep per-label counts
+        hists=(), # Bin counts of per-label histograms of the probabilities
+        keep:bool=False, # Keep every probability and target (exact ranking metrics)
+        ignore_index:int|None=None, # Target value of an unknown entry, left out of everything
         **kwargs # Passed to torchmetrics' `Metric`
     ):
         super().__init__(None, sigmoid, **kwargs)
@@ -148,14 +153,20 @@ class MultilabelStats(MultilabelStream):
         self.scores = [(tuple(src), fn) for src,fn in scores]
         for src,_ in self.scores:
             if src[0] == 'k': check_k(src[1])
-            elif src[0] != 't' or not 0 <= src[1] < len(self.threshs):
-                raise ValueError(f"Expected a score source ('t', index of `threshs`) or ('k', k), but got {src!r}")
-        self._ks = sorted({src[1] for src,_ in self.scores if src[0] == 'k'})
+            elif src != ('r', 0) and (src[0] != 't' or not 0 <= src[1] < len(self.threshs)):
+                raise ValueError(f"Expected a score source ('t', index of `threshs`), ('k', k) or ('r', 0), but got {src!r}")
+        self.topk_counts,self.hists = [check_k(k) for k in topk_counts],[check_n_bins(b) for b in hists]
+        self.keep,self.ignore_index = keep,check_ignore_index(ignore_index)
+        self._ks = sorted({src[1] for src,_ in self.scores if src[0] == 'k'} | set(self.topk_counts))
         self._sources = {src for src,_ in self.scores}
         self.add_state('pos', torch.zeros((), dtype=torch.long), dist_reduce_fx='sum')
         self.add_state('t_lo', torch.tensor(0.), dist_reduce_fx='min')  # range of the targets, for the 0/1 check
         self.add_state('t_hi', torch.tensor(1.), dist_reduce_fx='max')
         for i in self.counts: self.add_state(f'counts{i}', torch.zeros((), dtype=torch.long), dist_reduce_fx='sum')
+        for k in self.topk_counts: self.add_state(f'kcounts{k}', torch.zeros((), dtype=torch.long), dist_reduce_fx='sum')
+        for b in self.hists: self.add_state(f'hist{b}', torch.zeros((), dtype=torch.long), dist_reduce_fx='sum')
+        if self.ignore_index is not None: self.add_state('n_known', torch.zeros((), dtype=torch.long), dist_reduce_fx='sum')
+        if keep: self.add_state('kept_p', [], dist_reduce_fx='cat'); self.add_state('kept_t', [], dist_reduce_fx='cat')
         for j in range(len(self.scores)):
             self.add_state(f'total{j}', torch.zeros((), dtype=torch.float64), dist_reduce_fx='sum')
             self.add_state(f'n_scored{j}', torch.zeros((), dtype=torch.long), dist_reduce_fx='sum')
@@ -165,11 +176,22 @@ class MultilabelStats(MultilabelStream):
         if thresh is self.threshs[i]: return
         self.threshs[i] = check_thresh(thresh); self._cuts[i] = _cut(self.threshs[i], self.sigmoid)
 
+    def _first(self, L, device):
+        "First batch: the states take their `(n_labels,)`, `(2, n_labels)` and histogram shapes."
+        z = lambda *s: torch.zeros(*s, dtype=torch.long, device=device)
+        self.pos = z(L)
+        for i in self.counts: setattr(self, f'counts{i}', z(2, L))
+        for k in self.topk_counts: setattr(self, f'kcounts{k}', z(2, L))
+        for b in self.hists: setattr(self, f'hist{b}', torch.zeros(L*(b+1)*2, dtype=torch.int32, device=device))
+        if self.ignore_index is not None: self.n_known = z(L)
+
     def update(self, preds:Tensor, targs:Tensor):
         "Add the batch `preds` (N, n_labels) scores and `targs` multi-hot targets."
         check_preds_targs(preds, targs)
         preds = as_float32(preds)
         if self.pos.ndim: self._check_n_labels(len(self.pos), preds)
+        known = None
+        if self.ignore_index is not None: targs,known = known_targs(targs, self.ignore_index)
         self._add_values(preds, targs)
         tmask = targ_mask(targs)
         if targs.dtype != torch.bool and targs.numel():  # targets in [0, 1] whose squares sum to their sum are 0 or 1 (t*t < t inside (0, 1))
@@ -178,43 +200,78 @@ class MultilabelStats(MultilabelStream):
         # per-label positives: a float sum where targets are floats (several times cheaper than counting a bool mask
         # over few labels); other values than 0/1 are reported by the value checks
         pos = targs.sum(0) if targs.dtype == torch.float32 and len(targs) < 2**24 else tmask.sum(0, dtype=torch.int32)
-        if self.pos.ndim == 0:  # first batch: the states take their (n_labels,) and (2, n_labels) shapes
-            self.pos = torch.zeros(pos.shape, dtype=torch.long, device=pos.device)
-            for i in self.counts: setattr(self, f'counts{i}', torch.zeros(2, len(pos), dtype=torch.long, device=pos.device))
+        L = preds.shape[1]
+        if self.pos.ndim == 0: self._first(L, pos.device)
         self.pos.add_(pos.long() if pos.is_floating_point() else pos)
-        if not self.scores and not self.counts: return
+        if known is not None: self.n_known.add_(known.sum(0))
+        if self.hists or self.keep or ('r', 0) in self._sources: self._update_ranking(preds, targs, tmask, known)
+        if not self.scores and not self.counts and not self.topk_counts: return
         s_pos = None if not self.scores else targs.sum(1) if targs.dtype == torch.float32 else tmask.sum(1, dtype=torch.int32)
-        per_sample,L = {},preds.shape[1]
+        per_sample,n_lab = {},(L if known is None else known.sum(1, dtype=torch.int32))
         for i,cut in enumerate(self._cuts):
             if i not in self.counts and ('t', i) not in self._sources: continue
             if type(cut) is not float and cut.device != preds.device: cut = self._cuts[i] = cut.to(preds.device)  # moved once
             m = self.predict(preds, cut)
+            if known is not None: m &= known
             tp = m & tmask
             if i in self.counts:
                 c = getattr(self, f'counts{i}')
                 c[0].add_(tp.sum(0, dtype=torch.int32)); c[1].add_(m.sum(0, dtype=torch.int32))
             if ('t', i) in self._sources: per_sample['t', i] = tp.sum(1, dtype=torch.int32),m.sum(1, dtype=torch.int32)
-        for k in self._ks: per_sample['k', k] = _topk_hits(preds, tmask, k),k
+        kp = preds if known is None else preds.masked_fill(~known, -math.inf)  # top-k sets among the known labels
+        for k in self._ks:
+            if ('k', k) in self._sources: per_sample['k', k] = _topk_hits(kp, tmask, k),k
+            if k in self.topk_counts:
+                m = topk_mask(kp, k)
+                if known is not None: m &= known
+                c = getattr(self, f'kcounts{k}')
+                c[0].add_((m & tmask).sum(0, dtype=torch.int32)); c[1].add_(m.sum(0, dtype=torch.int32))
+        if ('r', 0) in self._sources: per_sample['r', 0] = self._ranked
         for j,(src,fn) in enumerate(self.scores):
-            s = fn(*per_sample[src], s_pos, L)
+            s = fn(*per_sample[src], n_lab) if src[0] == 'r' else fn(*per_sample[src], s_pos, n_lab)
             ok = ~s.isnan()
             getattr(self, f'total{j}').add_(torch.where(ok, s, 0.).sum()); getattr(self, f'n_scored{j}').add_(ok.sum())
+        self._ranked = None
+
+    def _update_ranking(self, preds, targs, tmask, known):
+        "Histograms, kept scores and the batch's ranked labels."
+        probs = preds.sigmoid() if self.sigmoid else preds
+        for b in self.hists:
+            codes = hist_codes(probs, tmask, b)
+            if known is not None: codes = codes[known.T.reshape(-1)]
+            h = getattr(self, f'hist{b}')
+            h.index_add_(0, codes, torch.ones(1, dtype=torch.int32, device=codes.device).expand(len(codes)))
+        if self.keep:
+            t = tmask.to(torch.int8)
+            self.kept_p.append(probs.clone() if probs is preds else probs); self.kept_t.append(t if known is None else t.masked_fill_(~known, -1))
+        if ('r', 0) in self._sources:
+            pos,neg = ranking_weights(tmask, known)
+            p,_,cp,cn,_ = ranked(probs, pos, neg)
+            self._ranked = p,cp,cn
 
     def compute(self):
         if not (self.t_lo >= 0 and self.t_hi <= 1):
-            raise ValueError(f"Expected `targs` to hold only 0 and 1 (multi-hot), but got other values: from {self.t_lo.item():g} to {self.t_hi.item():g}")
+            raise ValueError(f"Expected `targs` to hold only 0 and 1 (multi-hot), but got other values: from {self.t_lo.item():g} to {self.t_hi.item():g}"
+                             + (" (entries marked unknown, such as -1, need `ignore_index=-1`)" if self.t_lo < 0 else ""))
         self.check_values(self.sums[0])
-        counts = [split_counts(torch.stack([getattr(self, f'counts{i}')[0], getattr(self, f'counts{i}')[1], self.pos]), self.n)
-                  for i in self.counts]
-        return {'counts': [torch.stack(c) for c in counts],
+        n = self.n if self.ignore_index is None else self.n_known
+        def stacked(c): return torch.stack(split_counts(torch.stack([c[0], c[1], self.pos]), n))
+        kept = None
+        if self.keep:
+            kp,kt = self.kept_p,self.kept_t
+            kept = (torch.cat(kp) if isinstance(kp, list) else kp),(torch.cat(kt) if isinstance(kt, list) else kt)
+        return {'counts': [stacked(getattr(self, f'counts{i}')) for i in self.counts],
+                'kcounts': [stacked(getattr(self, f'kcounts{k}')) for k in self.topk_counts],
+                'hists': [getattr(self, f'hist{b}').view(-1, b+1, 2).long() for b in self.hists],
+                'kept': kept,
                 'scores': [getattr(self, f'total{j}') / getattr(self, f'n_scored{j}') for j in range(len(self.scores))]}
 
 # %% ../nbs/02_streaming.ipynb #341922ab
 class ThresholdHistogram(MultilabelStream):
     "Streaming per-label histogram of probabilities on a grid of `n_bins`, split by target; `compute` returns `(n_labels, n_bins+1, 2)`."
-    def __init__(self, n_bins:int=1024, sigmoid:bool=True, **kwargs):
+    def __init__(self, n_bins:int=1024, sigmoid:bool=True, ignore_index:int|None=None, **kwargs):
         super().__init__(None, sigmoid, **kwargs)
-        self.n_bins = check_n_bins(n_bins)
+        self.n_bins,self.ignore_index = check_n_bins(n_bins),check_ignore_index(ignore_index)
         self.add_state('hist', torch.zeros((), dtype=torch.long), dist_reduce_fx='sum')
 
     def update(self, preds:Tensor, targs:Tensor):
@@ -222,10 +279,12 @@ class ThresholdHistogram(MultilabelStream):
         check_preds_targs(preds, targs)
         preds,targs = as_plain(preds),as_plain(targs)
         preds = as_float32(preds)
+        targs,known = known_targs(targs, self.ignore_index)  # unknown entries: left out of the histogram
         if self.hist.ndim: self._check_n_labels(len(self.hist) // (2*(self.n_bins+1)), preds)
         sums = self._add_values(preds, targs)
         finite = preds.device.type == 'cpu' and math.isfinite(sums[2].item())  # on the CPU reading the sum costs nothing
         codes = hist_codes(preds, targs, self.n_bins, self.sigmoid, finite)
+        if known is not None: codes = codes[known.T.reshape(-1)]
         if self.hist.ndim == 0: self.hist = torch.zeros(preds.shape[1]*(self.n_bins+1)*2, dtype=torch.int32, device=preds.device)
         self.hist.index_add_(0, codes, torch.ones(1, dtype=torch.int32, device=codes.device).expand(len(codes)))
 
