@@ -6,7 +6,7 @@ Docs: https://fastai-multilabel.github.io/fastai_multilabel/metrics.html.md"""
 
 # %% ../nbs/03_metrics.ipynb #412e0710
 from __future__ import annotations
-import warnings
+import warnings, weakref
 from functools import partial
 import torch
 from torch import Tensor
@@ -371,20 +371,28 @@ def _ranking_need(n_bins): return ('kept',) if n_bins is None else ('hist', chec
 
 _RANK_NAMES = {0: ('Average precision', 'without a positive target'), 1: ('ROC AUC', 'with one class only (no positive or no negative target)')}
 
+_last_ranking = [None, None, set()]  # the state whose per-label scores were computed last, those scores, the ones warned about
+
+def _label_rank_scores(state, i, labels=None):
+    "Per-label AP (`i=0`) or ROC AUC (`i=1`) of a histogram or the kept `(probs, targets)`, computed once per state: every column of an epoch shares them, and one warning."
+    key = state[0] if isinstance(state, tuple) else state
+    if _last_ranking[0] is None or _last_ranking[0]() is not key:
+        if isinstance(state, tuple): res = label_ranking(state[0], state[1] == 1, state[1] == 0, None)
+        else: res = formulas.rank_scores(*hist_ranked(state), xp=TORCH)
+        _last_ranking[:] = weakref.ref(key),res,set()
+    res,warned = _last_ranking[1][i],_last_ranking[2]
+    if i not in warned: warned.add(i); warn_undefined(res, *_RANK_NAMES[i], labels)
+    return res
+
 def _ranking_value(state, i=0, average='macro', labels=None):
     "Average precision (`i=0`) or ROC AUC (`i=1`) from a histogram or the kept `(probs, targets)`, averaged by `average`."
-    if isinstance(state, tuple):  # exact: every probability, targets 1/0/-1 (unknown)
-        probs,t = state
-        pos,neg = t == 1,t == 0
-    else: pos,neg = state[..., 1].sum(1),state[..., 0].sum(1)
     if average == 'micro':
-        res = (label_ranking(probs, pos, neg, 'micro') if isinstance(state, tuple) else
-               [r[0] for r in formulas.rank_scores(*hist_ranked(state.sum(0, keepdim=True)), xp=TORCH)])[i]
+        if isinstance(state, tuple): res = label_ranking(state[0], state[1] == 1, state[1] == 0, 'micro')[i]
+        else: res = formulas.rank_scores(*hist_ranked(state.sum(0, keepdim=True)), xp=TORCH)[i][0]
         if res.isnan(): warn_undefined(res[None], _RANK_NAMES[i][0], _RANK_NAMES[i][1] + ' (all labels pooled)')
         return res
-    res = (label_ranking(probs, pos, neg, None) if isinstance(state, tuple) else formulas.rank_scores(*hist_ranked(state), xp=TORCH))[i]
-    warn_undefined(res, *_RANK_NAMES[i], labels)
-    return average_ranking(res, (pos.sum(0) if isinstance(state, tuple) else pos), average)
+    pos = (state[1] == 1).sum(0) if isinstance(state, tuple) else state[..., 1].sum(1)
+    return average_ranking(_label_rank_scores(state, i, labels), pos, average)
 
 def _ranking_metric(i, average, n_bins, sigmoid, name, ignore_index, prefix):
     average = check_choice(average, RANKING_AVERAGES, 'average')

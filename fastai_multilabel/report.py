@@ -11,27 +11,22 @@ import pandas as pd
 import torch
 from torch import Tensor
 from matplotlib.figure import Figure
-from torchmetrics.functional.classification import multilabel_average_precision, multilabel_auroc
 from fastai.learner import Learner
 from .core import *
 from .names import *
 from .functional import *
 from .thresholds import *
+from .ranking import label_ranking, average_ranking, ranking_weights
 
 # %% auto #0
 __all__ = ['report_from_preds', 'label_report', 'ReportFigure', 'plot_threshold_curves', 'plot_pr_curves']
 
 # %% ../nbs/05_report.ipynb #9092986c
-def _ranking(probs, tmask, average):
-    "Average precision and ROC AUC, NaN where a label lacks positives (or negatives, for AUC)."
-    t,L = tmask.int(),probs.shape[1]
-    ap = multilabel_average_precision(probs, t, num_labels=L, average=average, validate_args=False)
-    auc = multilabel_auroc(probs, t, num_labels=L, average=average, validate_args=False)
-    if average is None:
-        pos = tmask.sum(0)
-        ap = torch.where(pos > 0, ap, math.nan)
-        auc = torch.where((pos > 0) & (pos < len(probs)), auc, math.nan)
-    return ap.double(),auc.double()
+def _ranking(probs, pos, neg, average):
+    "Exact average precision and ROC AUC (`ranking`'s), NaN where a label lacks positives (or negatives, for AUC), left out of averages."
+    ap,auc = label_ranking(probs, pos, neg, 'micro' if average == 'micro' else None)
+    if average in (None, 'micro'): return ap,auc
+    return average_ranking(ap, pos.sum(0), average),average_ranking(auc, pos.sum(0), average)
 
 def report_from_preds(
     probs:Tensor, # Probabilities (N, n_labels)
@@ -39,27 +34,32 @@ def report_from_preds(
     thresh:float|Tensor=0.5, # Current threshold(s)
     labels=None, # Label names; label0, label1... if None
     beta:float=1., # F-beta's beta
+    ignore_index:int|None=None, # Target value of an unknown entry (e.g. -1), left out of every count and score
 )->pd.DataFrame:
     "One row per label plus micro, macro and weighted rows: counts, scores at `thresh`, best threshold, AP and ROC AUC."
-    check_preds_targs(probs, targs); check_values(probs, targs); beta = check_beta(beta)
+    check_preds_targs(probs, targs); beta = check_beta(beta)
+    raw,(targs,known) = targs,known_targs(targs, check_ignore_index(ignore_index))
+    check_values(probs, targs)
     probs = as_float32(probs)
     L = probs.shape[1]
     labels = check_labels(labels, L) if labels is not None else [f'label{i}' for i in range(L)]
     thresh = check_thresh(thresh, L)
     tmask,pmask = targ_mask(targs),predict_mask(probs, thresh, sigmoid=False)
-    tp,fp,fn,tn = split_counts(label_counts(pmask, tmask), len(probs))
+    if known is not None: pmask = pmask & known
+    tp,fp,fn,tn = split_counts(label_counts(pmask, tmask), len(probs) if known is None else known.sum(0))
+    pos,neg = ranking_weights(targs, known)
     f = f'f{fmt_num(beta)}'
     def scores(avg): return {k: score_from_counts(k, tp, fp, fn, beta, avg).tolist() for k in ('precision', 'recall', 'fbeta')}
-    bth,bsc = best_thresholds(probs, targs, beta)
-    ap,auc = _ranking(probs, tmask, None)
+    bth,bsc = best_thresholds(probs, raw, beta, ignore_index=ignore_index)
+    ap,auc = _ranking(probs, pos, neg, None)
     rows = dict(support=(tp+fn).tolist(), predicted=(tp+fp).tolist(), **scores(None),
                 thresh=(thresh.tolist() if isinstance(thresh, Tensor) else [thresh]*L), best_thresh=bth.tolist(),
                 best_fbeta=bsc.tolist(), average_precision=ap.tolist(), roc_auc=auc.tolist())
     df = pd.DataFrame(rows, index=pd.Index(labels, name='label'))
     for avg in ('micro', 'macro', 'weighted'):
         s = scores(avg)
-        gth,gsc = best_thresholds(probs, targs, beta, per_label=False, average=avg) if avg != 'weighted' else (math.nan, math.nan)
-        ap,auc = _ranking(probs, tmask, avg)
+        gth,gsc = best_thresholds(probs, raw, beta, per_label=False, average=avg, ignore_index=ignore_index) if avg != 'weighted' else (math.nan, math.nan)
+        ap,auc = _ranking(probs, pos, neg, avg)
         df.loc[avg] = [int((tp+fn).sum()), int((tp+fp).sum()), s['precision'], s['recall'], s['fbeta'],
                        math.nan, float(gth), float(gsc), ap.item(), auc.item()]
     return df.rename(columns={'fbeta': f, 'best_fbeta': f'best_{f}'})
@@ -70,13 +70,14 @@ def label_report(
     dl=None, # DataLoader to evaluate; the validation set if None
     beta:float=1., # F-beta's beta
     labels=None, # Label names; `learn.dls.vocab` if None and it names every output
+    ignore_index:int|None=None, # Target value of an unknown entry (e.g. -1), left out
 )->pd.DataFrame:
     "`report_from_preds` on `learn`'s predictions for `dl`, at the thresholds of `learn.loss_func.thresh`."
     probs,targs = learn.get_preds(dl=dl)
     if labels is None:
         v = getattr(learn.dls, 'vocab', None)
         labels = list(v) if v is not None and len(v) == probs.shape[1] else None
-    return report_from_preds(probs, targs, getattr(learn.loss_func, 'thresh', 0.5), labels, beta)
+    return report_from_preds(probs, targs, getattr(learn.loss_func, 'thresh', 0.5), labels, beta, ignore_index)
 
 # %% ../nbs/05_report.ipynb #f338320c
 class ReportFigure(Figure):

@@ -18,11 +18,13 @@ __all__ = ['sorted_bits', 'bits_to_probs', 'cut_scores', 'cut_thresholds', 'best
            'hist_codes', 'best_thresholds_binned', 'binned_error_bound']
 
 # %% ../nbs/01b_thresholds.ipynb #11ef778d
-def _cut_table(counts_tp, n, n_pos, beta, metric, zero_division):
-    "Score of predicting the top `j` (columns j = 0..N) from cumulative true positives `counts_tp` `(L, N+1)`."
+def _cut_table(counts_tp, n, n_pos, beta, metric, zero_division, n_known=None):
+    "Score of predicting the top `j` (columns j = 0..N) from cumulative true positives `counts_tp` `(L, N+1)`; accuracy over `n_known` entries per label if given."
     j = torch.arange(n+1, device=counts_tp.device, dtype=torch.float64)[None]
     P = n_pos.double()[:, None]
-    if metric == 'accuracy': return (2*counts_tp - j + (n - P)) / n
+    if metric == 'accuracy':
+        nk = n if n_known is None else n_known.double().reshape(-1, 1)
+        return (2*counts_tp - j + (nk - P)) / nk
     b2 = beta**2
     res = counts_tp / (j/(1+b2) + P*b2/(1+b2))  # two full-size ops: (1+b²)tp / (b²P + j)
     res[:, 0] = torch.where(P[:, 0] > 0, 0., zero_division)  # j = 0: tp = 0, and 0/0 where the label has no positives
@@ -45,14 +47,14 @@ def bits_to_probs(bits, dtype=torch.float32):
     "Probabilities of `dtype` from the bit patterns of `sorted_bits`."
     return bits.view(dtype)
 
-def _cut_scores(probs, targs, beta, metric, zero_division):
+def _cut_scores(probs, targs, beta, metric, zero_division, n_known=None):
     "`cut_scores` with the sorted scores as bit patterns (cheaper to compare than to convert)."
     n = probs.shape[0]
     bits,t = sorted_bits(probs, targ_mask(targs))
     tp = torch.zeros(probs.shape[1], n+1, dtype=torch.int32, device=probs.device)
     torch.cumsum(t, 1, dtype=torch.int32, out=tp[:, 1:])
     del t
-    scores = _cut_table(tp, n, tp[:, -1], beta, metric, zero_division)
+    scores = _cut_table(tp, n, tp[:, -1], beta, metric, zero_division, n_known)
     ok = torch.ones_like(scores, dtype=torch.bool)
     ok[:, 1:-1] = bits[:, :-1] > bits[:, 1:]  # a cut after j needs s_j > s_{j+1}
     ok[:, -1] = bits[:, -1] > 0               # predicting all needs a threshold below the smallest score, and thresh >= 0
@@ -83,9 +85,9 @@ def _best(bits, scores, dtype):
 
 def _prob_dtype(probs): return torch.float32 if probs.dtype in (torch.float16, torch.bfloat16) else probs.dtype
 
-def _macro_global(probs, targs, beta, metric, zero_division):
+def _macro_global(probs, targs, beta, metric, zero_division, n_known=None):
     "One threshold maximizing the mean over labels of F-beta (or accuracy), exactly."
-    bits,sc = _cut_scores(probs, targs, beta, metric, zero_division)
+    bits,sc = _cut_scores(probs, targs, beta, metric, zero_division, n_known)
     base = sc[:, 0].clone()
     # a label's score once its j-th score is crossed: its last allowed cut at or before j (tied scores are crossed together)
     pos = torch.arange(sc.shape[1], device=sc.device)[None]
@@ -110,34 +112,42 @@ def best_thresholds(
     average:str='micro', # With `per_label=False`: maximize 'micro' or 'macro' F-beta
     min_pos:int=0, # Labels with fewer positives use the global (micro) threshold
     zero_division:float=0., # Score of a cut whose F-beta is 0/0 (a label without positives that predicts none)
+    ignore_index:int|None=None, # Target value of an unknown entry (e.g. -1), left out
 ):
     "Exact best thresholds and their scores: per-label tensors if `per_label`, else scalar tensors."
     check_preds_targs(preds, targs); check_beta(beta); check_choice(metric, ('fbeta', 'accuracy'), 'metric')
     check_choice(average, ('micro', 'macro'), 'average'); check_zero_division(zero_division)
     if len(preds) == 0: raise ValueError("Expected `preds` with at least one sample, but got shape (0, ...)")
+    targs,known = known_targs(targs, check_ignore_index(ignore_index))
     check_values(preds, targs)
     preds = as_float32(preds)  # half precision: the values of float32 inputs holding the same numbers
     probs = preds.sigmoid() if sigmoid else preds
     if not sigmoid and not (probs.min() >= 0 and probs.max() <= 1):
         raise ValueError(f"Expected probabilities in [0, 1] in `preds` (pass logits with sigmoid=True), but got values from "
                          f"{probs.min().item():g} to {probs.max().item():g}")
+    # an unknown entry scores 0: never predicted (a threshold is >= 0 and predicts what lies above it), and no cut counts it
+    nk = None
+    if known is not None: probs,nk = probs.masked_fill(~known, 0.),known.sum(0)
     if not per_label:
-        if average == 'macro': return _macro_global(probs, targs, beta, metric, zero_division)
-        th,sc = _best(*_cut_scores(probs.reshape(-1, 1), targs.reshape(-1, 1), beta, metric, zero_division), _prob_dtype(probs))
+        if average == 'macro': return _macro_global(probs, targs, beta, metric, zero_division, nk)
+        th,sc = _best(*_cut_scores(probs.reshape(-1, 1), targs.reshape(-1, 1), beta, metric, zero_division, None if nk is None else nk.sum()),
+                      _prob_dtype(probs))
         return th[0],sc[0]
-    th,sc = _best(*_cut_scores(probs, targs, beta, metric, zero_division), _prob_dtype(probs))
+    th,sc = _best(*_cut_scores(probs, targs, beta, metric, zero_division, nk), _prob_dtype(probs))
     if min_pos > 0:
         few = targ_mask(targs).sum(0) < min_pos
         if few.any():
-            g,_ = best_thresholds(probs, targs, beta, False, False, metric, 'micro', 0, zero_division)
+            tg = targs if known is None else targs.masked_fill(~known, -1)
+            g,_ = best_thresholds(probs, tg, beta, False, False, metric, 'micro', 0, zero_division, None if known is None else -1)
             th = torch.where(few, g.to(th.dtype), th)
-            sc = torch.where(few, scores_at(probs, targs, g, beta, metric, zero_division), sc)
+            sc = torch.where(few, scores_at(probs, targs, g, beta, metric, zero_division, known), sc)
     return th,sc
 
-def scores_at(probs, targs, thresh, beta=1., metric='fbeta', zero_division=0.):
-    "Per-label F-beta (or element-wise accuracy) of predicting `probs > thresh`, from `functional`'s counts."
-    tp,fp,fn,tn = split_counts(label_counts(probs > thresh, targ_mask(targs)), len(probs))
-    if metric == 'accuracy': return (tp+tn).double() / len(probs)
+def scores_at(probs, targs, thresh, beta=1., metric='fbeta', zero_division=0., known=None):
+    "Per-label F-beta (or element-wise accuracy) of predicting `probs > thresh`, from `functional`'s counts (over the `known` entries if given)."
+    pm = probs > thresh
+    tp,fp,fn,tn = split_counts(label_counts(pm if known is None else pm & known, targ_mask(targs)), len(probs) if known is None else known.sum(0))
+    if metric == 'accuracy': return (tp+tn).double() / (tp+fp+fn+tn)
     return score_from_counts('fbeta', tp, fp, fn, beta, None, zero_division)
 
 # %% ../nbs/01b_thresholds.ipynb #0ffaadb7

@@ -15,7 +15,8 @@ def _cpu_broadcast(self, t, rank):
 def _learn(n_valid, n_bins):
     import warnings; warnings.filterwarnings('ignore')
     from fastai.basics import DataLoaders, Learner, nn
-    from fastai_multilabel.all import default_metrics, TopKAccuracy, FScore, RecallAtK, MultiLabelBCELoss, ThresholdSearch
+    from fastai_multilabel.all import (default_metrics, TopKAccuracy, FScore, RecallAtK, MultiLabelBCELoss, ThresholdSearch, AveragePrecision,
+                                       RocAuc, LabelRankingAveragePrecision, RankingLoss, paper_metrics)
     g = torch.Generator().manual_seed(0)
     n = 512 + n_valid
     x = torch.randn(n, 10, generator=g)
@@ -23,7 +24,9 @@ def _learn(n_valid, n_bins):
     ds = list(zip(x, y))
     dls = DataLoaders.from_dsets(ds[:512], ds[512:], bs=64, device='cpu', num_workers=0)
     torch.manual_seed(0)
-    ms = [*default_metrics(list('abcde')), TopKAccuracy(2), FScore(average='samples'), RecallAtK(3), FScore(thresh='tuned', average='micro')]
+    ms = [*default_metrics(list('abcde')), TopKAccuracy(2), FScore(average='samples'), RecallAtK(3), FScore(thresh='tuned', average='micro'),
+          # ranking metrics: a histogram, every score (a 'cat' state), per-sample rankings, top-k counts
+          *paper_metrics(k=2), AveragePrecision(n_bins=None), RocAuc(average='micro'), LabelRankingAveragePrecision(), RankingLoss()]
     return Learner(dls, nn.Linear(10, 5), loss_func=MultiLabelBCELoss(), metrics=ms, cbs=ThresholdSearch(per_label=True, n_bins=n_bins))
 
 def _values(learn):
@@ -82,6 +85,10 @@ def test_two_process_training_equals_one_process(n_valid, n_bins):
             assert r['ddp_vals'][k] == pytest.approx(v, abs=1e-12, nan_ok=True), k
         assert r['ddp_vals']['f1_macro_t0p5'] == pytest.approx(f1_score(r['targs'], r['probs'] > .5, average='macro', zero_division=0))
         assert r['ddp_vals']['top2_accuracy'] == pytest.approx(multilabel_topk_accuracy(r['probs'], r['targs'], 2).item())
+        if n_valid > 1:
+            from sklearn.metrics import average_precision_score, label_ranking_average_precision_score
+            assert r['ddp_vals']['map_macro_exact'] == pytest.approx(average_precision_score(r['targs'], r['probs']), abs=1e-6)
+            assert r['ddp_vals']['lrap'] == pytest.approx(label_ranking_average_precision_score(r['targs'], r['probs']), abs=1e-6)
         # every rank ends with the thresholds one process finds on all validation predictions of the final model
         if n_bins is None: exp = best_thresholds(r['probs'], r['targs'])[0]
         else:

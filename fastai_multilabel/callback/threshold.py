@@ -56,10 +56,11 @@ class ThresholdSearch(Callback):
         min_pos:int=0, # With `per_label=True`: labels with fewer positives take the global threshold
         n_bins:int|None=None, # Search a grid of n_bins (a power of two is fastest) from a streaming histogram instead of exactly
         apply:bool=True, # Write the thresholds to `learn.loss_func.thresh`
+        ignore_index:int|None=None, # Target value of an unknown entry (e.g. -1), left out of the search
     ):
         self.beta,self.metric = check_beta(beta),check_choice(metric, ('fbeta', 'accuracy'), 'metric')
         self.average = check_choice(average, ('micro', 'macro'), 'average')
-        self.per_label,self.min_pos,self.apply = per_label,min_pos,apply
+        self.per_label,self.min_pos,self.apply,self.ignore_index = per_label,min_pos,apply,check_ignore_index(ignore_index)
         self.n_bins = None if n_bins is None else check_n_bins(n_bins)
         self.history,self.in_train,self.active,self._new_fit = [],False,False,False
         self.thresh = self.score = float('nan')
@@ -85,7 +86,7 @@ class ThresholdSearch(Callback):
     def before_validate(self):
         self.in_train = False
         self._preds,self._targs = [],[]
-        self._hist = BufferedUpdate(ThresholdHistogram(self.n_bins)) if self.n_bins else None
+        self._hist = BufferedUpdate(ThresholdHistogram(self.n_bins, ignore_index=self.ignore_index)) if self.n_bins else None
 
     def after_batch(self):
         if self.training or not self.active or len(self.yb) == 0: return
@@ -95,7 +96,11 @@ class ThresholdSearch(Callback):
             if self._hist.stream.device != preds.device: self._hist.stream.to(preds.device)
             return self._hist.update(preds, targs)
         check_preds_targs(preds, targs)
-        self._preds.append(preds.float()); self._targs.append(targ_mask(targs))
+        if self.ignore_index is None: targs = targ_mask(targs)
+        else:  # kept as int8: 1, 0, and -1 where unknown
+            targs,known = known_targs(targs, self.ignore_index)
+            targs = targ_mask(targs).to(torch.int8).masked_fill_(~known, -1)
+        self._preds.append(preds.float()); self._targs.append(targs)
 
     def after_validate(self):
         if not self.active: return
@@ -118,6 +123,7 @@ class ThresholdSearch(Callback):
         # under DDP every process gathers the predictions of all (once per epoch) and finds the same thresholds
         probs,targs = torch.sigmoid(gather_rows(torch.cat(self._preds))),gather_rows(torch.cat(self._targs))
         self._preds = self._targs = []
+        if self.ignore_index is not None: kw['ignore_index'] = -1
         lth,lsc = best_thresholds(probs, targs, min_pos=self.min_pos, **kw)
         if self.per_label: return lth,lsc.mean(),lth,lsc
         th,sc = best_thresholds(probs, targs, per_label=False, average=self.average, **kw)
@@ -137,16 +143,18 @@ def tune_thresholds(self:Learner,
     average:str='micro', # With `per_label=False`: maximize 'micro' or 'macro' F-beta
     min_pos:int=0, # With `per_label=True`: labels with fewer positives take the global threshold
     apply:bool=True, # Write the thresholds to `loss_func.thresh`
+    ignore_index:int|None=None, # Target value of an unknown entry (e.g. -1), left out
 )->pd.DataFrame:
     "Find the best thresholds on `dl`, write them to `loss_func.thresh`, and return them per label."
     dl = ifnone(dl, self.dls.valid)
     if len(dl) == 0: raise ValueError("Expected `dl` to yield at least one batch, but it is empty")
     probs,targs = self.get_preds(dl=dl)
     if len(probs) == 0: raise ValueError("Expected `dl` to yield at least one sample, but it yielded none")
-    lth,lsc = best_thresholds(probs, targs, beta, metric=metric, min_pos=min_pos)
-    th = lth if per_label else best_thresholds(probs, targs, beta, per_label=False, metric=metric, average=average)[0]
+    lth,lsc = best_thresholds(probs, targs, beta, metric=metric, min_pos=min_pos, ignore_index=ignore_index)
+    th = lth if per_label else best_thresholds(probs, targs, beta, per_label=False, metric=metric, average=average, ignore_index=ignore_index)[0]
     if apply: _set_loss_thresh(self, _as_thresh(th))
-    sc = lsc if per_label else scores_at(probs, targs, th, beta, metric)
+    targs,known = known_targs(targs, ignore_index)
+    sc = lsc if per_label else scores_at(probs, targs, th, beta, metric, known=known)
     m = f'f{fmt_num(beta)}' if metric == 'fbeta' else 'accuracy'
     return pd.DataFrame({'thresh': (lth if per_label else th.expand(len(lth))).tolist(), m: sc.tolist(),
                          'support': targ_mask(targs).sum(0).tolist()}, index=pd.Index(_vocab(self, probs.shape[1]), name='label'))
