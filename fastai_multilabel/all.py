@@ -6,7 +6,7 @@ from .core import AVERAGES, CRITERIA
 from .functional import (multilabel_fbeta_score, multilabel_precision, multilabel_recall, multilabel_accuracy,
                          multilabel_subset_accuracy, multilabel_topk_accuracy, multilabel_precision_at_k, multilabel_recall_at_k,
                          label_counts, score_from_counts, topk_mask)
-from .thresholds import best_thresholds, best_thresholds_binned, binned_error_bound
+from .thresholds import best_thresholds, best_thresholds_binned, binned_error_bound, constrained_thresholds
 from .ranking import multilabel_average_precision, multilabel_roc_auc, paper_scores, ranking_error_bound
 from .streaming import LabelCounts, SampleAverage, MultilabelStats, ThresholdHistogram
 from .losses import MultiLabelBCELoss
@@ -20,7 +20,7 @@ from .data import load_debtags, debtags_info, debtags_dls
 __all__ = ['AVERAGES', 'CRITERIA',
            'multilabel_fbeta_score', 'multilabel_precision', 'multilabel_recall', 'multilabel_accuracy', 'multilabel_subset_accuracy',
            'multilabel_topk_accuracy', 'multilabel_precision_at_k', 'multilabel_recall_at_k', 'label_counts', 'score_from_counts', 'topk_mask',
-           'best_thresholds', 'best_thresholds_binned', 'binned_error_bound',
+           'best_thresholds', 'best_thresholds_binned', 'binned_error_bound', 'constrained_thresholds',
            'multilabel_average_precision', 'multilabel_roc_auc', 'paper_scores', 'ranking_error_bound',
            'LabelCounts', 'SampleAverage', 'MultilabelStats', 'ThresholdHistogram',
            'MultiLabelBCELoss',

@@ -6,7 +6,7 @@ Docs: https://fastai-multilabel.github.io/fastai_multilabel/thresholds.html.md""
 
 # %% ../nbs/01b_thresholds.ipynb #3f676b6f
 from __future__ import annotations
-import math
+import math, warnings
 import torch
 from torch import Tensor
 from .core import *
@@ -14,8 +14,8 @@ from .functional import label_counts, split_counts, score_from_counts
 from .formulas import grid_edges
 
 # %% auto #0
-__all__ = ['sorted_bits', 'bits_to_probs', 'cut_scores', 'cut_thresholds', 'best_thresholds', 'scores_at', 'bin_edges',
-           'hist_codes', 'best_thresholds_binned', 'binned_error_bound']
+__all__ = ['sorted_bits', 'bits_to_probs', 'cut_scores', 'cut_thresholds', 'best_thresholds', 'scores_at',
+           'constrained_thresholds', 'bin_edges', 'hist_codes', 'best_thresholds_binned', 'binned_error_bound']
 
 # %% ../nbs/01b_thresholds.ipynb #11ef778d
 def _cut_table(counts_tp, n, n_pos, beta, metric, zero_division, n_known=None):
@@ -113,8 +113,13 @@ def best_thresholds(
     min_pos:int=0, # Labels with fewer positives use the global (micro) threshold
     zero_division:float=0., # Score of a cut whose F-beta is 0/0 (a label without positives that predicts none)
     ignore_index:int|None=None, # Target value of an unknown entry (e.g. -1), left out
+    min_precision:float|None=None, # Instead: reach this precision, then maximise recall (scores: recall), see `constrained_thresholds`
+    min_recall:float|None=None, # Instead: reach this recall with the highest threshold (scores: precision)
 ):
     "Exact best thresholds and their scores: per-label tensors if `per_label`, else scalar tensors."
+    if min_precision is not None or min_recall is not None:
+        if min_pos: raise ValueError(f"Expected min_pos=0 with a constraint (each label meets it on its own), but got min_pos={min_pos}")
+        return constrained_thresholds(preds, targs, min_precision, min_recall, per_label, sigmoid, ignore_index)[:2]
     check_preds_targs(preds, targs); check_beta(beta); check_choice(metric, ('fbeta', 'accuracy'), 'metric')
     check_choice(average, ('micro', 'macro'), 'average'); check_zero_division(zero_division)
     if len(preds) == 0: raise ValueError("Expected `preds` with at least one sample, but got shape (0, ...)")
@@ -149,6 +154,67 @@ def scores_at(probs, targs, thresh, beta=1., metric='fbeta', zero_division=0., k
     tp,fp,fn,tn = split_counts(label_counts(pm if known is None else pm & known, targ_mask(targs)), len(probs) if known is None else known.sum(0))
     if metric == 'accuracy': return (tp+tn).double() / (tp+fp+fn+tn)
     return score_from_counts('fbeta', tp, fp, fn, beta, None, zero_division)
+
+# %% ../nbs/01b_thresholds.ipynb #cn000002
+def _constraint(min_precision, min_recall):
+    "The checked constraint: ('precision', p) or ('recall', r)."
+    if (min_precision is None) == (min_recall is None):
+        raise ValueError(f"Expected exactly one of `min_precision` and `min_recall`, but got min_precision={min_precision!r}, min_recall={min_recall!r}")
+    kind,v = ('precision', min_precision) if min_recall is None else ('recall', min_recall)
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 1:
+        raise ValueError(f"Expected `min_{kind}` to be a number in (0, 1], but got {v!r}")
+    return kind,float(v)
+
+def constrained_thresholds(
+    preds:Tensor, # Scores (N, n_labels): probabilities, or logits with `sigmoid=True`
+    targs:Tensor, # Multi-hot targets (N, n_labels)
+    min_precision:float|None=None, # Reach this precision, then maximise recall
+    min_recall:float|None=None, # Reach this recall with the highest threshold
+    per_label:bool=True, # One threshold per label (True) or one for all, on pooled counts (False)
+    sigmoid:bool=False, # Apply a sigmoid to `preds` first (in float32)
+    ignore_index:int|None=None, # Target value of an unknown entry (e.g. -1), left out
+    labels=None, # Label names for the warning about labels that cannot meet the constraint
+):
+    "Exact thresholds meeting `min_precision` (scores: their recall) or `min_recall` (scores: their precision): `(thresholds, scores, met)`."
+    kind,v = _constraint(min_precision, min_recall)
+    check_preds_targs(preds, targs)
+    if len(preds) == 0: raise ValueError("Expected `preds` with at least one sample, but got shape (0, ...)")
+    targs,known = known_targs(targs, check_ignore_index(ignore_index))
+    check_values(preds, targs)
+    probs = as_float32(preds)
+    probs = probs.sigmoid() if sigmoid else probs
+    if not sigmoid and not (probs.min() >= 0 and probs.max() <= 1):
+        raise ValueError(f"Expected probabilities in [0, 1] in `preds` (pass logits with sigmoid=True), but got values from "
+                         f"{probs.min().item():g} to {probs.max().item():g}")
+    if known is not None: probs = probs.masked_fill(~known, 0.)  # never predicted, as in `best_thresholds`
+    if not per_label: probs,targs = probs.reshape(-1, 1),targs.reshape(-1, 1)
+    n = probs.shape[0]
+    bits,t = sorted_bits(probs, targ_mask(targs))
+    tp = torch.zeros(probs.shape[1], n+1, dtype=torch.int64, device=probs.device)
+    torch.cumsum(t, 1, out=tp[:, 1:])
+    ok = torch.ones_like(tp, dtype=torch.bool)
+    ok[:, 1:-1] = bits[:, :-1] > bits[:, 1:]; ok[:, -1] = bits[:, -1] > 0  # the cuts a threshold can make (as `_cut_scores`)
+    j = torch.arange(n+1, device=probs.device)[None]
+    P = tp[:, -1:]
+    prec = tp.double() / j.clamp_min(1)
+    rec = tp.double() / P.clamp_min(1)
+    if kind == 'precision':
+        reach = ok & (j > 0) & (prec >= v)
+        best = torch.where(reach, tp, -1).max(1).indices  # most true positives, then (first maximum) fewest predictions
+        score = rec.gather(1, best[:, None])[:, 0]
+    else:
+        reach = ok & (rec >= v) & (P > 0)
+        best = reach.int().max(1).indices                 # the first cut reaching the recall: the highest threshold
+        score = prec.gather(1, best[:, None])[:, 0]
+    met = reach.any(1)
+    best = torch.where(met, best, 0)
+    th = cut_thresholds(bits, best, _prob_dtype(probs))
+    score = torch.where(met, score, math.nan)
+    if not bool(met.all()):
+        names = [str(labels[i]) if labels is not None and per_label else str(i) for i in (~met).nonzero()[:, 0].tolist()]
+        warnings.warn(f"{len(names)} label(s) cannot reach {kind} {v:g} (threshold 1.0, score NaN): {', '.join(names[:10])}"
+                      + (f' and {len(names)-10} more' if len(names) > 10 else ''), stacklevel=2)
+    return (th,score,met) if per_label else (th[0],score[0],met[0])
 
 # %% ../nbs/01b_thresholds.ipynb #0ffaadb7
 def bin_edges(n_bins=1024, dtype=torch.float32, device=None):

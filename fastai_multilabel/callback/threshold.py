@@ -7,6 +7,7 @@ Docs: https://fastai-multilabel.github.io/fastai_multilabel/callback.threshold.h
 # %% ../../nbs/04_callback.threshold.ipynb #bf8d60f4
 from __future__ import annotations
 import math, warnings
+from functools import partial
 import pandas as pd
 import torch
 from torch import Tensor
@@ -16,11 +17,13 @@ from fastcore.basics import patch, ifnone
 from ..core import *
 from ..names import *
 from ..thresholds import *
+from ..thresholds import _constraint
+from ..functional import label_counts, split_counts, score_from_counts
 from ..streaming import ThresholdHistogram, BufferedUpdate
 from ..metrics import _real_rows, gather_rows
 
 # %% auto #0
-__all__ = ['ThresholdSearch']
+__all__ = ['ThresholdSearch', 'resampled_thresholds']
 
 # %% ../../nbs/04_callback.threshold.ipynb #66714e89
 def _set_loss_thresh(learn, thresh):
@@ -45,6 +48,10 @@ class _TunedColumn(Metric):
     @property
     def name(self): return self._name
 
+def _constraint_name(kind, v):
+    "Name of the score a constrained search maximises: `recall_at_p0p9` for min_precision=0.9, `precision_at_r0p8` for min_recall=0.8."
+    return f'recall_at_p{fmt_num(v)}' if kind == 'precision' else f'precision_at_r{fmt_num(v)}'
+
 class ThresholdSearch(Callback):
     "Find the best thresholds after each validation epoch, show them, and write them to `learn.loss_func.thresh`."
     order = Recorder.order - 1  # after_validate before the Recorder's, so the columns are ready
@@ -57,16 +64,22 @@ class ThresholdSearch(Callback):
         n_bins:int|None=None, # Search a grid of n_bins (a power of two is fastest) from a streaming histogram instead of exactly
         apply:bool=True, # Write the thresholds to `learn.loss_func.thresh`
         ignore_index:int|None=None, # Target value of an unknown entry (e.g. -1), left out of the search
+        min_precision:float|None=None, # Instead of F-beta: reach this precision, then maximise recall (exact search only)
+        min_recall:float|None=None, # Instead of F-beta: reach this recall with the highest threshold (exact search only)
     ):
         self.beta,self.metric = check_beta(beta),check_choice(metric, ('fbeta', 'accuracy'), 'metric')
         self.average = check_choice(average, ('micro', 'macro'), 'average')
         self.per_label,self.min_pos,self.apply,self.ignore_index = per_label,min_pos,apply,check_ignore_index(ignore_index)
         self.n_bins = None if n_bins is None else check_n_bins(n_bins)
         self.history,self.in_train,self.active,self._new_fit = [],False,False,False
+        self.constraint = None if min_precision is None and min_recall is None else _constraint(min_precision, min_recall)
+        if self.constraint and self.n_bins: raise ValueError(f"Expected n_bins=None with a constraint (searched exactly), but got n_bins={n_bins}")
+        if self.constraint and min_pos: raise ValueError(f"Expected min_pos=0 with a constraint, but got min_pos={min_pos}")
         self.thresh = self.score = float('nan')
         self.label_thresh = self.label_scores = None
         m = f'f{fmt_num(beta)}' if metric == 'fbeta' else 'accuracy'
-        scope = 'perlabel' if per_label else (self.average if metric == 'fbeta' else '')
+        if self.constraint: m = _constraint_name(*self.constraint)
+        scope = 'perlabel' if per_label else (self.average if metric == 'fbeta' and not self.constraint else '')
         bins = f'bins{n_bins}' if n_bins else ''
         self.columns = [_TunedColumn(self, 'score', metric_name('tuned', m, scope, bins)),
                         _TunedColumn(self, 'thresh', metric_name('tuned_thresh', 'perlabel_mean' if per_label else m, '' if per_label else scope, bins))]
@@ -124,6 +137,12 @@ class ThresholdSearch(Callback):
         probs,targs = torch.sigmoid(gather_rows(torch.cat(self._preds))),gather_rows(torch.cat(self._targs))
         self._preds = self._targs = []
         if self.ignore_index is not None: kw['ignore_index'] = -1
+        if self.constraint:
+            c = {f'min_{self.constraint[0]}': self.constraint[1]}
+            lth,lsc = best_thresholds(probs, targs, **kw, **c)
+            if self.per_label: return lth,lsc.nanmean(),lth,lsc
+            th,sc = best_thresholds(probs, targs, per_label=False, **kw, **c)
+            return th,sc,lth,lsc
         lth,lsc = best_thresholds(probs, targs, min_pos=self.min_pos, **kw)
         if self.per_label: return lth,lsc.mean(),lth,lsc
         th,sc = best_thresholds(probs, targs, per_label=False, average=self.average, **kw)
@@ -133,6 +152,49 @@ class ThresholdSearch(Callback):
 def _vocab(learn, n):
     v = getattr(learn.dls, 'vocab', None)
     return [str(l) for l in v] if v is not None and len(v) == n else [f'label{i}' for i in range(n)]
+
+def _label_scores(probs, targs, th, beta=1., metric='fbeta', ignore_index=None, constraint=None):
+    "Per-label score of thresholds `th` on `probs`: F-beta or accuracy, or with a `constraint` the score it maximises (recall or precision)."
+    targs,known = known_targs(targs, ignore_index)
+    if constraint is None: return scores_at(probs, targs, th, beta, metric, known=known)
+    pm = probs > th
+    tp,fp,fn,_ = split_counts(label_counts(pm if known is None else pm & known, targ_mask(targs)), len(probs))
+    return score_from_counts('recall' if constraint[0] == 'precision' else 'precision', tp, fp, fn, average=None, zero_division=math.nan)
+
+def _objective(probs, targs, th, per_label, average, beta, metric, ignore_index, constraint):
+    "The score a search maximises, of thresholds `th`: pooled for one micro threshold, else the mean over labels (NaN left out)."
+    if not per_label and (average == 'micro' or constraint is not None):
+        probs,targs = probs.reshape(-1, 1),targs.reshape(-1, 1)
+    return _label_scores(probs, targs, th, beta, metric, ignore_index, constraint).nanmean().item()
+
+def resampled_thresholds(
+    probs:Tensor, targs:Tensor, # Probabilities and targets to tune on
+    n_splits:int=5, # Number of random halves
+    seed:int=0, # Seed of the halves
+    per_label:bool=True, average:str='micro', # As in `best_thresholds`
+    **kwargs # The search's other arguments: beta, metric, min_pos, ignore_index, min_precision, min_recall
+)->dict:
+    "Thresholds tuned on `n_splits` random halves, averaged, with the score each half's thresholds reach on the other half."
+    if isinstance(n_splits, bool) or not isinstance(n_splits, int) or n_splits < 1:
+        raise ValueError(f"Expected `n_splits` to be an int >= 1, but got {n_splits!r}")
+    if len(probs) < 4: raise ValueError(f"Expected at least 4 samples to split in halves, but got {len(probs)}")
+    mp,mr = kwargs.get('min_precision'),kwargs.get('min_recall')
+    constraint = None if mp is None and mr is None else _constraint(mp, mr)
+    obj = partial(_objective, per_label=per_label, average=average, beta=kwargs.get('beta', 1.), metric=kwargs.get('metric', 'fbeta'),
+                  ignore_index=kwargs.get('ignore_index'), constraint=constraint)
+    g,n,ths,outs = torch.Generator().manual_seed(seed),len(probs),[],[]
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')  # labels a half cannot constrain: reported once below, on all the data
+        for _ in range(n_splits):
+            perm = torch.randperm(n, generator=g)
+            a,b = perm[:n//2],perm[n//2:]
+            th = best_thresholds(probs[a], targs[a], per_label=per_label, average=average, **kwargs)[0]
+            ths.append(th); outs.append(obj(probs[b], targs[b], th))
+    full = best_thresholds(probs, targs, per_label=per_label, average=average, **kwargs)[0]
+    outs = torch.tensor(outs, dtype=torch.float64)
+    thresh = torch.stack(ths).mean(0)
+    return dict(thresh=thresh, in_sample=obj(probs, targs, full), out_of_sample=outs.mean().item(),
+                out_of_sample_std=outs.std().item() if n_splits > 1 else math.nan, averaged_in_sample=obj(probs, targs, thresh))
 
 @patch
 def tune_thresholds(self:Learner,
@@ -144,17 +206,30 @@ def tune_thresholds(self:Learner,
     min_pos:int=0, # With `per_label=True`: labels with fewer positives take the global threshold
     apply:bool=True, # Write the thresholds to `loss_func.thresh`
     ignore_index:int|None=None, # Target value of an unknown entry (e.g. -1), left out
+    min_precision:float|None=None, # Instead of F-beta: reach this precision per label, then maximise recall
+    min_recall:float|None=None, # Instead of F-beta: reach this recall per label with the highest threshold
+    n_splits:int|None=None, # Tune on `n_splits` random halves and apply their averaged thresholds, with an out-of-sample estimate
+    seed:int=0, # Seed of the random halves
 )->pd.DataFrame:
-    "Find the best thresholds on `dl`, write them to `loss_func.thresh`, and return them per label."
+    "Find the best thresholds on `dl`, write them to `loss_func.thresh`, and return them per label (with `n_splits`: estimates in `.attrs`)."
     dl = ifnone(dl, self.dls.valid)
     if len(dl) == 0: raise ValueError("Expected `dl` to yield at least one batch, but it is empty")
     probs,targs = self.get_preds(dl=dl)
     if len(probs) == 0: raise ValueError("Expected `dl` to yield at least one sample, but it yielded none")
-    lth,lsc = best_thresholds(probs, targs, beta, metric=metric, min_pos=min_pos, ignore_index=ignore_index)
-    th = lth if per_label else best_thresholds(probs, targs, beta, per_label=False, metric=metric, average=average, ignore_index=ignore_index)[0]
+    constraint = None if min_precision is None and min_recall is None else _constraint(min_precision, min_recall)
+    kw = dict(beta=beta, metric=metric, ignore_index=ignore_index, min_precision=min_precision, min_recall=min_recall)
+    attrs = {}
+    if n_splits is not None:
+        attrs = resampled_thresholds(probs, targs, n_splits, seed, per_label, average, min_pos=min_pos, **kw)
+        th = attrs.pop('thresh')
+    else:
+        th = best_thresholds(probs, targs, per_label=per_label, average=average, min_pos=min_pos if per_label else 0, **kw)[0]
     if apply: _set_loss_thresh(self, _as_thresh(th))
-    targs,known = known_targs(targs, ignore_index)
-    sc = lsc if per_label else scores_at(probs, targs, th, beta, metric, known=known)
-    m = f'f{fmt_num(beta)}' if metric == 'fbeta' else 'accuracy'
-    return pd.DataFrame({'thresh': (lth if per_label else th.expand(len(lth))).tolist(), m: sc.tolist(),
-                         'support': targ_mask(targs).sum(0).tolist()}, index=pd.Index(_vocab(self, probs.shape[1]), name='label'))
+    L = probs.shape[1]
+    m = _constraint_name(*constraint) if constraint else f'f{fmt_num(beta)}' if metric == 'fbeta' else 'accuracy'
+    df = pd.DataFrame({'thresh': (th if th.ndim else th.expand(L)).tolist(),
+                       m: _label_scores(probs, targs, th, beta, metric, ignore_index, constraint).tolist(),
+                       'support': targ_mask(known_targs(targs, ignore_index)[0]).sum(0).tolist()},
+                      index=pd.Index(_vocab(self, L), name='label'))
+    df.attrs.update(attrs)
+    return df
