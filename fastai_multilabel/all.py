@@ -15,6 +15,7 @@ from .metrics import (ThresholdAccuracy, SubsetAccuracy, FScore, Jaccard, Hammin
                       PerLabelRocAuc, LabelRankingAveragePrecision, CoverageError, RankingLoss, paper_metrics)
 from .callback.threshold import ThresholdSearch  # also patches `Learner.tune_thresholds`
 from .report import report_from_preds, label_report, plot_threshold_curves, plot_pr_curves
+from .interpret import MultiLabelInterpretation  # also patches `Learner.interpret_multilabel`
 from .data import load_debtags, debtags_info, debtags_dls
 
 __all__ = ['AVERAGES', 'CRITERIA',
@@ -28,5 +29,5 @@ __all__ = ['AVERAGES', 'CRITERIA',
            'PerLabelPrecision', 'PerLabelFScore', 'default_metrics', 'check_metric_names',
            'AveragePrecision', 'RocAuc', 'PerLabelAveragePrecision', 'PerLabelRocAuc', 'LabelRankingAveragePrecision', 'CoverageError',
            'RankingLoss', 'paper_metrics',
-           'ThresholdSearch', 'report_from_preds', 'label_report', 'plot_threshold_curves', 'plot_pr_curves',
+           'ThresholdSearch', 'MultiLabelInterpretation', 'report_from_preds', 'label_report', 'plot_threshold_curves', 'plot_pr_curves',
            'load_debtags', 'debtags_info', 'debtags_dls']
