@@ -21,6 +21,7 @@ from .losses import MultiLabelBCELoss
 from .metrics import default_metrics, TopKAccuracy
 from .callback.threshold import ThresholdSearch
 from .report import report_from_preds, plot_threshold_curves, plot_pr_curves
+from .interpret import MultiLabelInterpretation  # patches Learner.interpret_multilabel
 from .data import load_debtags, debtags_dls, multi_hot
 
 # %% auto #0
@@ -71,7 +72,8 @@ def run_demo(
     print(f"Debian debtags: {n['train']} train, {n['valid']} valid, {n['test']} test packages, {len(vocab)} tags")
     learn.fit_one_cycle(epochs, lr)
     pv,tv = learn.get_preds()
-    ps,ts = learn.get_preds(dl=dls.test_dl(df[df.split == 'test'], with_labels=True))
+    test_dl = dls.test_dl(df[df.split == 'test'], with_labels=True)
+    ps,ts = learn.get_preds(dl=test_dl)
     thresh = learn.loss_func.thresh
     report = report_from_preds(ps, ts, thresh, vocab, beta)
     report.to_csv(out/'report.csv')
@@ -86,11 +88,15 @@ def run_demo(
     scores.to_csv(out/'scores.csv')
     plot_threshold_curves(ps, ts, vocab, beta, thresh, max_labels=9, fname=out/'threshold_curves.png')
     plot_pr_curves(ps, ts, vocab, thresh, max_labels=9, fname=out/'pr_curves.png')
+    interp = learn.interpret_multilabel(dl=test_dl)
+    interp.plot_confusion(sort='worst', n=16).savefig(out/'confusion.png', dpi=100)
     with pd.option_context('display.width', 160, 'display.max_columns', 20, 'display.precision', 3):
         print(f"\nTest split, {kind} tuned on the validation split; the {n_show} most frequent tags:")
         print(report.iloc[list(range(min(n_show, len(vocab)))) + [-3, -2, -1]].drop(columns=['thresh']))
         print("\nTest split scores:"); print(scores)
-    print(f"\nWrote {out/'report.csv'}, {out/'scores.csv'}, {out/'threshold_curves.png'}, {out/'pr_curves.png'}")
+        print("\nMost confused tag pairs of the test split (the first predicted where it is wrong, the second missed, in one package):")
+        print(interp.most_confused(5).to_string(index=False))
+    print(f"\nWrote {out/'report.csv'}, {out/'scores.csv'}, {out/'threshold_curves.png'}, {out/'pr_curves.png'}, {out/'confusion.png'}")
     return learn,scores
 
 # %% ../nbs/90_demo.ipynb #b4221709

@@ -77,11 +77,12 @@ def test_demo_end_to_end(tmp_path):
     r = run('demo', '--epochs', '1', '--labels', '8', '--out', str(tmp_path/'out'))
     assert r.returncode == 0, r.stderr
     files = sorted(p.name for p in (tmp_path/'out').iterdir())
-    assert files == ['pr_curves.png', 'report.csv', 'scores.csv', 'threshold_curves.png']
+    assert files == ['confusion.png', 'pr_curves.png', 'report.csv', 'scores.csv', 'threshold_curves.png']
     rep = pd.read_csv(tmp_path/'out'/'report.csv', index_col=0)
     assert len(rep) == 11 and list(rep.index[-3:]) == ['micro', 'macro', 'weighted'] and rep.loc['macro', 'f1'] > 0.3
     assert 'f1_macro_t0p5' in r.stdout and 'tuned_f1_perlabel' in r.stdout and 'Test split scores' in r.stdout
-    assert (tmp_path/'out'/'pr_curves.png').read_bytes()[:4] == b'\x89PNG'
+    assert (tmp_path/'out'/'pr_curves.png').read_bytes()[:4] == b'\x89PNG' == (tmp_path/'out'/'confusion.png').read_bytes()[:4]
+    assert 'Most confused tag pairs' in r.stdout and 'predicted' in r.stdout.split('Most confused tag pairs')[1]
 
 @pytest.mark.parametrize('args,msg', [(['--epochs', '0'], 'argument --epochs: expected at least 1, got 0'),
                                       (['--labels', '99'], 'argument --labels: expected at most 50, got 99'),
