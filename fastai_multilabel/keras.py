@@ -6,7 +6,7 @@ Docs: https://fastai-multilabel.github.io/fastai_multilabel/keras.html.md"""
 
 # %% ../nbs/07_keras.ipynb #ka000003
 from __future__ import annotations
-import math
+import functools, math
 import numpy as np
 import keras
 from keras import ops
@@ -17,8 +17,9 @@ from .names import fmt_num, thresh_tag, metric_name, zero_division_tag, unique_l
 # %% auto #0
 __all__ = ['KERAS', 'topk_mask', 'MultilabelMetric', 'ThresholdAccuracy', 'SubsetAccuracy', 'FScore', 'Jaccard', 'HammingLoss',
            'TopKAccuracy', 'PrecisionAtK', 'RecallAtK', 'PerLabelRecall', 'PerLabelPrecision', 'PerLabelFScore',
-           'DefaultMetrics', 'default_metrics', 'ScoreHistogram', 'ThresholdSearch', 'MultilabelDecision',
-           'with_decisions']
+           'DefaultMetrics', 'default_metrics', 'AveragePrecision', 'RocAuc', 'PerLabelAveragePrecision',
+           'PerLabelRocAuc', 'LabelRankingAveragePrecision', 'CoverageError', 'RankingLoss', 'PaperMetrics',
+           'paper_metrics', 'ScoreHistogram', 'ThresholdSearch', 'MultilabelDecision', 'with_decisions']
 
 # %% ../nbs/07_keras.ipynb #ka000008
 KERAS = array_ops(float=lambda x: ops.cast(x, 'float32'), where=ops.where, sum=ops.sum, isnan=ops.isnan, max=ops.max)
@@ -57,24 +58,48 @@ def topk_mask(y_pred, k):
     free = k - ops.sum(ops.cast(above, 'int32'), axis=1, keepdims=True)
     return ops.logical_or(above, ops.logical_and(tied, ops.cumsum(ops.cast(tied, 'int32'), axis=1) <= free))
 
+@functools.lru_cache
+def _grid(n_bins): return np.array(grid_edges(n_bins), 'float32')  # as `thresholds.bin_edges`: the thresholds the search reports
+
+def _hist_counts(p, t, ew, n_bins):
+    "Flat per-label counts `(n_labels, n_bins+1, 2)` of probabilities `p` by bin ((i-1)/n_bins, i/n_bins] and target `t`, weighing `ew`."
+    L,n = p.shape[1],n_bins
+    p = ops.clip(ops.where(ops.isnan(p), 0., p), 0., 1.)  # bad values are counted apart: here they only need a bin
+    b = ops.ceil(p * n)  # exact for a power of two
+    if n & (n-1):  # otherwise one step down or up where rounding crossed an edge
+        e = _grid(n)
+        b = ops.where(ops.logical_and(b > 0, p <= ops.take(e, ops.cast(ops.maximum(b-1, 0), 'int32'))), b-1, b)
+        b = ops.where(ops.logical_and(b < n, p > ops.take(e, ops.cast(b, 'int32'))), b+1, b)
+    codes = ops.cast((ops.arange(L, dtype='float32')[None, :] * (n+1) + b) * 2 + ops.cast(ops.equal(t, 1), 'float32'), 'int32')
+    return ops.segment_sum(ops.reshape(ew, (-1,)), ops.reshape(codes, (-1,)), num_segments=L*(n+1)*2)
+
+def _entry_weights(p, w, known):
+    "The weight of each entry of `p`: its sample's weight in `w` `(N, 1)` (None: 1), 0 where not `known` (None: all known)."
+    if w is None: return ops.ones_like(p) if known is None else known
+    ew = ops.broadcast_to(w, ops.shape(p))
+    return ew if known is None else ew * known
+
 # %% ../nbs/07_keras.ipynb #ka000011
 class MultilabelMetric(keras.metrics.Metric):
-    "Base of the multi-label Keras metrics: per-label counts (`kind='counts'`) or a per-sample score mean (`kind='samples'`)."
-    def __init__(self, kind, name, thresh=0.5, k=None, from_logits=False, labels=None, dtype=None):
+    "Base of the multi-label Keras metrics: per-label counts (`kind='counts'`) or a per-sample mean (`'samples'`), and/or a histogram of `n_bins`."
+    def __init__(self, kind, name, thresh=0.5, k=None, from_logits=False, labels=None, ignore_index=None, n_bins=None, dtype=None):
         super().__init__(name=name, dtype=dtype)
         self._direction = 'up'  # higher is better: Keras' EarlyStopping/ModelCheckpoint infer mode='max' from a metric's own name
-        self._kind,self._k,self.from_logits,self.labels = kind,k,from_logits,labels
-        self.thresh = None if k is not None else _check_thresh(thresh)
+        self._kind,self._k,self.from_logits,self.labels,self.n_bins = kind,k,from_logits,labels,n_bins
+        self.ignore_index = check_ignore_index(ignore_index)
+        self.thresh = None if k is not None or thresh is None else _check_thresh(thresh)  # None: no threshold (top-k, rankings)
         self.n_labels,self._pending = None,0.5  # `_pending`: tuned thresholds set before the first batch
+        self._rows = 3 if self.ignore_index is None else 4  # counts per label: tp, predicted, positives (and known entries)
 
     def _build(self, n_labels):
         if self.labels is not None: check_labels(self.labels, n_labels)
         if self._k is not None: check_k(self._k, n_labels)
-        elif self.thresh != 'tuned': _check_thresh(self.thresh, n_labels)
+        elif self.thresh not in (None, 'tuned'): _check_thresh(self.thresh, n_labels)
         self.n_labels = n_labels
         var = lambda nm, shape=(), init='zeros': self.add_variable(shape=shape, initializer=init, dtype='float32', name=nm)
-        if self._kind == 'counts': self.counts = var('counts', (3, n_labels))  # tp, predicted, positives
-        else: self.total,self.comp = var('total'),var('compensation')
+        if self._kind == 'counts': self.counts = var('counts', (self._rows, n_labels))
+        elif self._kind == 'samples': self.total,self.comp = var('total'),var('compensation')
+        if self.n_bins: self.hist = var('hist', (n_labels*(self.n_bins+1)*2,))
         self.n,self.bad = var('n'),var('bad')
         if self.thresh == 'tuned':
             t = thresh_values(self._pending, n_labels)
@@ -95,14 +120,29 @@ class MultilabelMetric(keras.metrics.Metric):
         L = _n_labels(y_true, y_pred, self.n_labels)
         if self.n_labels is None: self._build(L)
         p,t = ops.cast(y_pred, 'float32'),ops.cast(y_true, 'float32')
+        known = None
+        if self.ignore_index is not None:  # 1 for a known entry, 0 for an unknown one, whose target becomes 0 (and weighs nothing)
+            known = ops.cast(ops.not_equal(t, self.ignore_index), 'float32'); t = t * known
         # few full-size ops (each costs a dispatch in eager torch): |t(t-1)| is 0 only for 0/1 targets; p*0 is NaN for NaN or inf
         bad = ops.sum(ops.abs(t * t - t) + p * 0.)
         if self._k is None and not self.from_logits: bad = bad + ops.sum(ops.relu(ops.abs(p - .5) - .5))  # logits without from_logits
         self.bad.assign_add(bad)
-        pm = ops.cast(self._mask(p), 'float32')  # 0/1; the targets `t` are used as they are (0/1 when `bad` is 0)
         w = None if sample_weight is None else ops.reshape(ops.cast(sample_weight, 'float32'), (-1,))
-        if self._kind == 'counts': return self._add_counts(pm, t, w)
-        s = self._sample_scores(ops.sum(pm * t, axis=1), ops.sum(pm, axis=1), ops.sum(t, axis=1))
+        self._update(p, t, known, w)
+
+    def _update(self, p, t, known, w):
+        "Add a checked batch: `t` 0/1 (0 where unknown), `known` the 0/1 mask of known entries (None: all), `w` sample weights (None: 1)."
+        if known is not None and self._k is not None: p = ops.where(known > 0, p, -math.inf)  # top-k among the known labels
+        pm = ops.cast(self._mask(p), 'float32')  # 0/1; the targets `t` are used as they are (0/1 when `bad` is 0)
+        if known is not None: pm = pm * known
+        if self._kind == 'counts': return self._add_counts(pm, t, w, known)
+        n = self.n_labels if known is None else ops.sum(known, axis=1)  # each sample's known labels
+        s = self._sample_scores(ops.sum(pm * t, axis=1), ops.sum(pm, axis=1), ops.sum(t, axis=1), n)
+        if known is not None: s = ops.where(n > 0, s, math.nan)  # a sample without a known label: left out
+        self._add_samples(s, w)
+
+    def _add_samples(self, s, w):
+        "Add per-sample scores `s` (weighted by `w`) to the mean."
         keep = s == s  # a NaN score (zero_division=nan) leaves its sample out, as the fastai metrics do
         n = ops.cast(keep, 'float32') if w is None else ops.where(keep, w, 0.)
         s = ops.where(keep, s, 0.) if w is None else ops.where(keep, s * w, 0.)
@@ -110,17 +150,25 @@ class MultilabelMetric(keras.metrics.Metric):
         total = self.total + y
         self.comp.assign((total - self.total) - y); self.total.assign(total); self.n.assign_add(ops.sum(n))
 
-    def _add_counts(self, pm, t, w):
+    def _add_counts(self, pm, t, w, known=None):
         pw,tw = (pm,t) if w is None else (pm * w[:, None],t * w[:, None])
-        self.counts.assign_add(ops.stack([ops.sum(pw * t, axis=0), ops.sum(pw, axis=0), ops.sum(tw, axis=0)]))
+        rows = [ops.sum(pw * t, axis=0), ops.sum(pw, axis=0), ops.sum(tw, axis=0)]
+        if known is not None: rows.append(ops.sum(known if w is None else known * w[:, None], axis=0))
+        self.counts.assign_add(ops.stack(rows))
         self.n.assign_add(ops.cast(ops.shape(pm)[0], 'float32') if w is None else ops.sum(w))
+
+    def _add_hist(self, p, t, w, known):
+        "Add the probabilities (the sigmoid of `p` with `from_logits`) to the histogram, unknown entries left out."
+        if self.from_logits: p = ops.sigmoid(p)
+        self.hist.assign_add(_hist_counts(p, t, _entry_weights(p, None if w is None else w[:, None], known), self.n_bins))
 
     def _split(self):
         "`(tp, fp, fn, tn)` per label."
         tp,pp,pos = self.counts[0],self.counts[1],self.counts[2]
-        return tp,pp-tp,pos-tp,self.n-pp-pos+tp
+        n = self.n if self.ignore_index is None else self.counts[3]  # the label's known entries
+        return tp,pp-tp,pos-tp,n-pp-pos+tp
 
-    def _sample_scores(self, tp, pp, pos): raise NotImplementedError
+    def _sample_scores(self, tp, pp, pos, n_labels): raise NotImplementedError
     def _value(self): return safe_div(self.total, self.n, float('nan'), xp=KERAS)
 
     columns = None  # names of the values of a many-column metric, whose `_value` is then a vector
@@ -137,8 +185,9 @@ class MultilabelMetric(keras.metrics.Metric):
             v.assign(ops.zeros(v.shape, v.dtype))
 
     def get_config(self):
-        c = {'name': self.name, 'dtype': self.dtype}
-        return c if self._k is not None else {**c, 'thresh': _thresh_arg(self.thresh), 'from_logits': self.from_logits}
+        c = {'name': self.name, 'dtype': self.dtype, 'ignore_index': self.ignore_index}
+        if self.thresh is not None: c['thresh'] = _thresh_arg(self.thresh)
+        return c if self._k is not None else {**c, 'from_logits': self.from_logits}
 
 def _thresh_arg(thresh): return list(thresh) if isinstance(thresh, tuple) else thresh
 
@@ -146,53 +195,55 @@ def _thresh_arg(thresh): return list(thresh) if isinstance(thresh, tuple) else t
 @_register
 class ThresholdAccuracy(MultilabelMetric):
     "Share of all sample-label pairs predicted right at `thresh` (Keras' `BinaryAccuracy`), named `accuracy_t{thresh}`."
-    def __init__(self, thresh=0.5, from_logits=False, name=None, dtype=None):
+    def __init__(self, thresh=0.5, from_logits=False, ignore_index=None, name=None, dtype=None):
         t = _check_thresh(thresh)
-        super().__init__('counts', name or metric_name('accuracy', _tag(t)), t, from_logits=from_logits, dtype=dtype)
+        super().__init__('counts', name or metric_name('accuracy', _tag(t)), t, from_logits=from_logits, ignore_index=ignore_index, dtype=dtype)
     def _value(self): return accuracy_from_counts(*self._split(), xp=KERAS)
 
 @_register
 class SubsetAccuracy(MultilabelMetric):
     "Exact-match ratio at `thresh`: the share of samples with every label right, named `subset_accuracy_t{thresh}`."
-    def __init__(self, thresh=0.5, from_logits=False, name=None, dtype=None):
+    def __init__(self, thresh=0.5, from_logits=False, ignore_index=None, name=None, dtype=None):
         t = _check_thresh(thresh)
-        super().__init__('samples', name or metric_name('subset_accuracy', _tag(t)), t, from_logits=from_logits, dtype=dtype)
-    def _sample_scores(self, tp, pp, pos): return set_scores_from_counts(tp, pp, pos, self.n_labels, 'exact_match', xp=KERAS)
+        nm = metric_name('subset_accuracy', _tag(t))
+        super().__init__('samples', name or nm, t, from_logits=from_logits, ignore_index=ignore_index, dtype=dtype)
+    def _sample_scores(self, tp, pp, pos, n_labels): return set_scores_from_counts(tp, pp, pos, n_labels, 'exact_match', xp=KERAS)
 
 class _Averaged(MultilabelMetric):
     "A `score_from_counts` kind at `thresh` averaged by `average`: from per-label counts, or per sample with 'samples'."
-    def __init__(self, kind, prefix, beta, thresh, average, from_logits, zero_division, name, dtype):
+    def __init__(self, kind, prefix, beta, thresh, average, from_logits, zero_division, ignore_index, name, dtype):
         self._score_kind,self.beta,self.average = kind,check_beta(beta),check_choice(average, AVERAGES, 'average')
         self.zero_division,t = check_zero_division(zero_division),_check_thresh(thresh)
         nm = metric_name(prefix, average, _tag(t), zero_division_tag(self.zero_division))
-        super().__init__('samples' if average == 'samples' else 'counts', name or nm, t, from_logits=from_logits, dtype=dtype)
+        super().__init__('samples' if average == 'samples' else 'counts', name or nm, t, from_logits=from_logits,
+                         ignore_index=ignore_index, dtype=dtype)
     def _value(self):
         if self.average == 'samples': return super()._value()
         tp,fp,fn,_ = self._split()
         return score_from_counts(self._score_kind, tp, fp, fn, self.beta, self.average, self.zero_division, xp=KERAS)
-    def _sample_scores(self, tp, pp, pos):
+    def _sample_scores(self, tp, pp, pos, n_labels):
         return sample_scores_from_counts(self._score_kind, tp, pp, pos, self.beta, self.zero_division, xp=KERAS)
     def get_config(self): return {**super().get_config(), 'average': self.average, 'zero_division': self.zero_division}
 
 @_register
 class FScore(_Averaged):
     "F-beta at `thresh` averaged by `average` ('micro', 'macro', 'weighted' or 'samples'), named `f{beta}_{average}_t{thresh}`."
-    def __init__(self, beta=1., thresh=0.5, average='macro', from_logits=False, zero_division=0., name=None, dtype=None):
-        super().__init__('fbeta', f'f{fmt_num(check_beta(beta))}', beta, thresh, average, from_logits, zero_division, name, dtype)
+    def __init__(self, beta=1., thresh=0.5, average='macro', from_logits=False, zero_division=0., ignore_index=None, name=None, dtype=None):
+        super().__init__('fbeta', f'f{fmt_num(check_beta(beta))}', beta, thresh, average, from_logits, zero_division, ignore_index, name, dtype)
     def get_config(self): return {**super().get_config(), 'beta': self.beta}
 
 # %% ../nbs/07_keras.ipynb #ka000040
 @_register
 class Jaccard(_Averaged):
     "Jaccard index (intersection over union) at `thresh` averaged by `average`, named `jaccard_{average}_t{thresh}`."
-    def __init__(self, thresh=0.5, average='macro', from_logits=False, zero_division=0., name=None, dtype=None):
-        super().__init__('jaccard', 'jaccard', 1., thresh, average, from_logits, zero_division, name, dtype)
+    def __init__(self, thresh=0.5, average='macro', from_logits=False, zero_division=0., ignore_index=None, name=None, dtype=None):
+        super().__init__('jaccard', 'jaccard', 1., thresh, average, from_logits, zero_division, ignore_index, name, dtype)
 
 @_register
 class HammingLoss(ThresholdAccuracy):
     "Share of sample-label pairs predicted wrong at `thresh` (`1 - ThresholdAccuracy`; lower is better), named `hamming_loss_t{thresh}`."
-    def __init__(self, thresh=0.5, from_logits=False, name=None, dtype=None):
-        super().__init__(thresh, from_logits, name or metric_name('hamming_loss', _tag(_check_thresh(thresh))), dtype)
+    def __init__(self, thresh=0.5, from_logits=False, ignore_index=None, name=None, dtype=None):
+        super().__init__(thresh, from_logits, ignore_index, name or metric_name('hamming_loss', _tag(_check_thresh(thresh))), dtype)
         self._direction = 'down'
     def _value(self): return 1 - super()._value()
 
@@ -200,38 +251,42 @@ class HammingLoss(ThresholdAccuracy):
 @_register
 class TopKAccuracy(MultilabelMetric):
     "Accuracy when exactly the `k` highest-scoring labels are predicted, by `criteria`; named `top{k}_accuracy[_{criteria}]`."
-    def __init__(self, k=2, criteria='hamming', name=None, dtype=None):
+    def __init__(self, k=2, criteria='hamming', ignore_index=None, name=None, dtype=None):
         self.criteria = check_choice(criteria, CRITERIA, 'criteria')
         nm = metric_name(f'top{check_k(k)}_accuracy', '' if criteria == 'hamming' else criteria)
-        super().__init__('samples', name or nm, k=k, dtype=dtype)
-    def _sample_scores(self, tp, pp, pos): return set_scores_from_counts(tp, pp, pos, self.n_labels, self.criteria, xp=KERAS)
+        super().__init__('samples', name or nm, k=k, ignore_index=ignore_index, dtype=dtype)
+    def _sample_scores(self, tp, pp, pos, n_labels): return set_scores_from_counts(tp, pp, pos, n_labels, self.criteria, xp=KERAS)
     def get_config(self): return {**super().get_config(), 'k': self._k, 'criteria': self.criteria}
 
 @_register
 class PrecisionAtK(MultilabelMetric):
     "Mean over samples of the share of the `k` top-scoring labels that are true, named `precision_at{k}`."
-    def __init__(self, k=1, name=None, dtype=None): super().__init__('samples', name or f'precision_at{check_k(k)}', k=k, dtype=dtype)
-    def _sample_scores(self, tp, pp, pos): return sample_scores_from_counts('precision', tp, pp, pos, xp=KERAS)
+    def __init__(self, k=1, ignore_index=None, name=None, dtype=None):
+        super().__init__('samples', name or f'precision_at{check_k(k)}', k=k, ignore_index=ignore_index, dtype=dtype)
+    def _sample_scores(self, tp, pp, pos, n_labels): return sample_scores_from_counts('precision', tp, pp, pos, xp=KERAS)
     def get_config(self): return {**super().get_config(), 'k': self._k}
 
 @_register
 class RecallAtK(MultilabelMetric):
     "Mean over samples of the share of true labels among the `k` top-scoring ones, named `recall_at{k}`."
-    def __init__(self, k=1, zero_division=0., name=None, dtype=None):
+    def __init__(self, k=1, zero_division=0., ignore_index=None, name=None, dtype=None):
         self.zero_division = check_zero_division(zero_division)
-        super().__init__('samples', name or metric_name(f'recall_at{check_k(k)}', zero_division_tag(self.zero_division)), k=k, dtype=dtype)
-    def _sample_scores(self, tp, pp, pos): return sample_scores_from_counts('recall', tp, pp, pos, zero_division=self.zero_division, xp=KERAS)
+        nm = metric_name(f'recall_at{check_k(k)}', zero_division_tag(self.zero_division))
+        super().__init__('samples', name or nm, k=k, ignore_index=ignore_index, dtype=dtype)
+    def _sample_scores(self, tp, pp, pos, n_labels):
+        return sample_scores_from_counts('recall', tp, pp, pos, zero_division=self.zero_division, xp=KERAS)
     def get_config(self): return {**super().get_config(), 'k': self._k, 'zero_division': self.zero_division}
 
 # %% ../nbs/07_keras.ipynb #ka000017
 class _PerLabel(MultilabelMetric):
-    def __init__(self, kind, labels, beta=1., thresh=0.5, from_logits=False, zero_division=0., name=None, dtype=None):
+    def __init__(self, kind, labels, beta=1., thresh=0.5, from_logits=False, zero_division=0., ignore_index=None, name=None, dtype=None):
         labels,t = check_labels(labels),_check_thresh(thresh)
         if isinstance(t, tuple): _check_thresh(t, len(labels))
         self.beta,self.zero_division,self._score_kind = check_beta(beta),check_zero_division(zero_division),kind
         prefix = f'f{fmt_num(beta)}' if kind == 'fbeta' else kind
         self.columns = [metric_name(prefix, l, _tag(t), zero_division_tag(self.zero_division)) for l in unique_label_names(labels, reserved=AVERAGES)]
-        super().__init__('counts', name or metric_name(prefix, 'per_label', _tag(t)), t, from_logits=from_logits, labels=labels, dtype=dtype)
+        super().__init__('counts', name or metric_name(prefix, 'per_label', _tag(t)), t, from_logits=from_logits, labels=labels,
+                         ignore_index=ignore_index, dtype=dtype)
     def _value(self):
         tp,fp,fn,_ = self._split()
         return score_from_counts(self._score_kind, tp, fp, fn, self.beta, None, self.zero_division, xp=KERAS)
@@ -241,33 +296,33 @@ class _PerLabel(MultilabelMetric):
 @_register
 class PerLabelRecall(_PerLabel):
     "Recall of each label at `thresh`, one column per label named `recall_{label}_t{thresh}`."
-    def __init__(self, labels, thresh=0.5, from_logits=False, zero_division=0., name=None, dtype=None):
-        super().__init__('recall', labels, 1., thresh, from_logits, zero_division, name, dtype)
+    def __init__(self, labels, thresh=0.5, from_logits=False, zero_division=0., ignore_index=None, name=None, dtype=None):
+        super().__init__('recall', labels, 1., thresh, from_logits, zero_division, ignore_index, name, dtype)
 
 @_register
 class PerLabelPrecision(_PerLabel):
     "Precision of each label at `thresh`, one column per label named `precision_{label}_t{thresh}`."
-    def __init__(self, labels, thresh=0.5, from_logits=False, zero_division=0., name=None, dtype=None):
-        super().__init__('precision', labels, 1., thresh, from_logits, zero_division, name, dtype)
+    def __init__(self, labels, thresh=0.5, from_logits=False, zero_division=0., ignore_index=None, name=None, dtype=None):
+        super().__init__('precision', labels, 1., thresh, from_logits, zero_division, ignore_index, name, dtype)
 
 @_register
 class PerLabelFScore(_PerLabel):
     "F-beta of each label at `thresh`, one column per label named `f{beta}_{label}_t{thresh}`."
-    def __init__(self, labels, beta=1., thresh=0.5, from_logits=False, zero_division=0., name=None, dtype=None):
-        super().__init__('fbeta', labels, beta, thresh, from_logits, zero_division, name, dtype)
+    def __init__(self, labels, beta=1., thresh=0.5, from_logits=False, zero_division=0., ignore_index=None, name=None, dtype=None):
+        super().__init__('fbeta', labels, beta, thresh, from_logits, zero_division, ignore_index, name, dtype)
     def get_config(self): return {**super().get_config(), 'beta': self.beta}
 
 # %% ../nbs/07_keras.ipynb #ka000019
 @_register
 class DefaultMetrics(MultilabelMetric):
     "Macro F1, micro F1, accuracy and (with `labels`) per-label F1 at `thresh` from one count: the columns of `default_metrics`."
-    def __init__(self, labels=None, thresh=0.5, from_logits=False, name=None, dtype=None):
+    def __init__(self, labels=None, thresh=0.5, from_logits=False, ignore_index=None, name=None, dtype=None):
         t = _check_thresh(thresh)
         tag,labels = _tag(t),None if labels is None else check_labels(labels)
         if isinstance(t, tuple) and labels is not None: _check_thresh(t, len(labels))
         self.columns = [metric_name('f1_macro', tag), metric_name('f1_micro', tag), metric_name('accuracy', tag)] + \
                        ([] if labels is None else [metric_name('f1', l, tag) for l in unique_label_names(labels, reserved=AVERAGES)])
-        super().__init__('counts', name or self.columns[0], t, from_logits=from_logits, labels=labels, dtype=dtype)
+        super().__init__('counts', name or self.columns[0], t, from_logits=from_logits, labels=labels, ignore_index=ignore_index, dtype=dtype)
     def _value(self):
         tp,fp,fn,tn = self._split()
         f1 = score_from_counts('fbeta', tp, fp, fn, average=None, xp=KERAS)
@@ -277,18 +332,167 @@ class DefaultMetrics(MultilabelMetric):
     def get_config(self):
         return {**super().get_config(), 'labels': None if self.labels is None else list(self.labels)}
 
-def default_metrics(labels=None, thresh=0.5, from_logits=False)->list:
+def default_metrics(labels=None, thresh=0.5, from_logits=False, ignore_index=None)->list:
     "The recommended metrics of a multi-label model: macro F1, micro F1, accuracy, and per-label F1 if `labels`."
-    return [DefaultMetrics(labels, thresh, from_logits)]
+    return [DefaultMetrics(labels, thresh, from_logits, ignore_index)]
+
+# %% ../nbs/07_keras.ipynb #kb000002
+def _bins_tag(n_bins): return '' if n_bins == 1024 else f'b{n_bins}'  # in a name: a grid other than the default
+
+def _hist_ranking(hist, n_labels, n_bins, micro=False):
+    "Per label (or, with `micro`, of the pooled entries): average precision, ROC AUC and positives of a flat `_hist_counts` histogram."
+    h = ops.reshape(hist, (n_labels, n_bins+1, 2))
+    if micro: h = ops.sum(h, axis=0, keepdims=True)
+    pos,neg = ops.flip(h[..., 1], axis=-1),ops.flip(h[..., 0], axis=-1)  # bins from the top, each bin one tie group
+    cp,cn = ops.cumsum(pos, axis=-1),ops.cumsum(neg, axis=-1)
+    ap,auc = rank_scores(pos, neg, cp, cn, cp-pos, xp=KERAS)
+    return ap,auc,ops.sum(pos, axis=-1)
+
+class _LabelRanking(MultilabelMetric):
+    "Average precision (`score='ap'`) or ROC AUC (`'auc'`) from per-label histograms: averaged by `average`, or one column per label."
+    def __init__(self, score, average, n_bins, from_logits, ignore_index, labels, name, dtype):
+        self._score,n_bins = score,check_n_bins(n_bins)
+        prefix,tag = 'ap' if score == 'ap' else 'roc_auc',_bins_tag(n_bins)
+        if labels is None:
+            self.average = check_choice(average, RANKING_AVERAGES, 'average')
+            nm = metric_name('map' if score == 'ap' else 'roc_auc', average, tag)
+        else:
+            labels,self.average = check_labels(labels),None
+            self.columns = [metric_name(prefix, l, tag) for l in unique_label_names(labels, reserved=AVERAGES)]
+            nm = metric_name(prefix, 'per_label', tag)
+        super().__init__('hist', name or nm, None, from_logits=from_logits, labels=labels, ignore_index=ignore_index, n_bins=n_bins, dtype=dtype)
+    def _update(self, p, t, known, w): self._add_hist(p, t, w, known)
+    def _value(self):
+        ap,auc,n_pos = _hist_ranking(self.hist, self.n_labels, self.n_bins, self.average == 'micro')
+        s = ap if self._score == 'ap' else auc
+        if self.average is None: return s
+        if self.average == 'micro': return s[0]
+        return nan_average(s, None if self.average == 'macro' else n_pos, xp=KERAS)
+    def get_config(self):
+        c = {**super().get_config(), 'n_bins': self.n_bins}
+        return {**c, 'average': self.average} if self.labels is None else {**c, 'labels': list(self.labels)}
+
+@_register
+class AveragePrecision(_LabelRanking):
+    "Average precision from each label's histogram of `n_bins`, averaged by `average` ('macro': the papers' mAP), named `map_{average}`."
+    def __init__(self,
+        average='macro', # 'macro' (mean over the labels where it is defined), 'weighted' (by positives) or 'micro' (entries pooled)
+        n_bins=1024, # Bins of the probability histogram the ranking is read from
+        from_logits=False, # `y_pred` are logits: apply a sigmoid first
+        ignore_index=None, # Target value of an unknown entry (e.g. -1), left out
+        name=None, dtype=None):
+        super().__init__('ap', average, n_bins, from_logits, ignore_index, None, name, dtype)
+
+@_register
+class RocAuc(_LabelRanking):
+    "Area under the ROC curve from each label's histogram of `n_bins`, averaged by `average`, named `roc_auc_{average}`."
+    def __init__(self, average='macro', n_bins=1024, from_logits=False, ignore_index=None, name=None, dtype=None):
+        super().__init__('auc', average, n_bins, from_logits, ignore_index, None, name, dtype)
+
+@_register
+class PerLabelAveragePrecision(_LabelRanking):
+    "Average precision of each label from its histogram of `n_bins`, one column per label named `ap_{label}` (NaN without positives)."
+    def __init__(self, labels, n_bins=1024, from_logits=False, ignore_index=None, name=None, dtype=None):
+        super().__init__('ap', None, n_bins, from_logits, ignore_index, labels, name, dtype)
+
+@_register
+class PerLabelRocAuc(_LabelRanking):
+    "ROC AUC of each label from its histogram of `n_bins`, one column per label named `roc_auc_{label}` (NaN with one class only)."
+    def __init__(self, labels, n_bins=1024, from_logits=False, ignore_index=None, name=None, dtype=None):
+        super().__init__('auc', None, n_bins, from_logits, ignore_index, labels, name, dtype)
+
+# %% ../nbs/07_keras.ipynb #kb000006
+class _SampleRanking(MultilabelMetric):
+    "Mean over samples of one of `formulas.sample_rank_scores` (`which`: 0 LRAP, 1 coverage error, 2 ranking loss) over each sample's known labels."
+    def __init__(self, which, nm, from_logits, ignore_index, name, dtype):
+        self._which = which
+        super().__init__('samples', name or nm, None, from_logits=from_logits, ignore_index=ignore_index, dtype=dtype)
+        if which: self._direction = 'down'  # coverage error and ranking loss: lower is better
+    def _update(self, p, t, known, w):
+        if self.from_logits: p = ops.sigmoid(p)  # float32, as the fastai side: saturated logits tie as they do there
+        neg = 1. - t if known is None else known - t
+        # the positives and negatives ranked at or above each label's tie group end are those scoring at least as high:
+        # every label against every label of its sample, no sort (B x L x L floats: 256 MB for 1,000 labels at batch 64)
+        ge = ops.cast(ops.greater_equal(ops.expand_dims(p, 1), ops.expand_dims(p, 2)), 'float32')  # [b, j, k]: p[b, k] >= p[b, j]
+        c = ops.matmul(ge, ops.stack([t, neg], axis=-1))  # 0/1 products and integer sums: exact in float32
+        n = self.n_labels if known is None else ops.sum(known, axis=1)
+        self._add_samples(sample_rank_scores(t, c[..., 0], c[..., 1], n, xp=KERAS)[self._which], w)
+
+@_register
+class LabelRankingAveragePrecision(_SampleRanking):
+    "Mean over samples of the average precision of each sample's label ranking (`label_ranking_average_precision_score`), named `lrap`."
+    def __init__(self, from_logits=False, ignore_index=None, name=None, dtype=None):
+        super().__init__(0, 'lrap', from_logits, ignore_index, name, dtype)
+
+@_register
+class CoverageError(_SampleRanking):
+    "Mean over samples of how many top-ranked labels cover every true label (lower is better), named `coverage_error`."
+    def __init__(self, from_logits=False, ignore_index=None, name=None, dtype=None):
+        super().__init__(1, 'coverage_error', from_logits, ignore_index, name, dtype)
+
+@_register
+class RankingLoss(_SampleRanking):
+    "Mean over samples of the share of (true, false) label pairs ranked wrong or tied (scikit-learn's `label_ranking_loss`), named `ranking_loss`."
+    def __init__(self, from_logits=False, ignore_index=None, name=None, dtype=None):
+        super().__init__(2, 'ranking_loss', from_logits, ignore_index, name, dtype)
+
+# %% ../nbs/07_keras.ipynb #kb000009
+@_register
+class PaperMetrics(MultilabelMetric):
+    "mAP and the papers' CP, CR, CF1, OP, OR, OF1 at `thresh` and on the top `k` (and per-label AP), from one histogram and one count."
+    def __init__(self,
+        labels=None, # Label names: adds one `ap_{label}` column per label
+        thresh=0.5, # Probability above which a label counts as predicted, one value per label, or 'tuned'
+        k=3, # Size of each sample's top-k set
+        from_logits=False, # `y_pred` are logits
+        ignore_index=None, # Target value of an unknown entry (e.g. -1), left out
+        n_bins=1024, # Bins of the histogram mAP is read from
+        name=None, dtype=None):
+        t,self.k,n_bins = _check_thresh(thresh),check_k(k),check_n_bins(n_bins)
+        labels,tag = None if labels is None else check_labels(labels),_bins_tag(n_bins)
+        if isinstance(t, tuple) and labels is not None: _check_thresh(t, len(labels))
+        table = [metric_name(s.lower(), sfx) for sfx in (_tag(t), f'top{self.k}') for s in PAPER_SCORES]
+        self.columns = [metric_name('map_macro', tag), *table] + \
+                       ([] if labels is None else [metric_name('ap', l, tag) for l in unique_label_names(labels, reserved=AVERAGES)])
+        super().__init__('counts', name or self.columns[0], t, from_logits=from_logits, labels=labels, ignore_index=ignore_index,
+                         n_bins=n_bins, dtype=dtype)
+        self._rows = 5  # per label: tp and predicted at `thresh`, tp and predicted in the top k, positives
+
+    def _build(self, n_labels):
+        check_k(self.k, n_labels)
+        super()._build(n_labels)
+
+    def _update(self, p, t, known, w):
+        self._add_hist(p, t, w, known)
+        q = ops.sigmoid(p) if self.from_logits else p  # top-k on the probabilities, as the fastai side (ties where they saturate)
+        at_t = ops.cast(self._mask(p), 'float32')
+        top = ops.cast(topk_mask(q if known is None else ops.where(known > 0, q, -math.inf), self.k), 'float32')
+        if known is not None: at_t,top = at_t * known,top * known
+        ws = (lambda x: x) if w is None else (lambda x: x * w[:, None])
+        self.counts.assign_add(ops.stack([ops.sum(ws(x), axis=0) for x in (at_t * t, at_t, top * t, top, t)]))
+
+    def _value(self):
+        ap,_,_ = _hist_ranking(self.hist, self.n_labels, self.n_bins)
+        c = self.counts
+        table = [*paper_scores_from_counts(c[0], c[1], c[4], xp=KERAS), *paper_scores_from_counts(c[2], c[3], c[4], xp=KERAS)]
+        head = ops.stack([nan_average(ap, xp=KERAS), *table])
+        return head if self.labels is None else ops.concatenate([head, ap])
+
+    def get_config(self):
+        return {**super().get_config(), 'labels': None if self.labels is None else list(self.labels), 'k': self.k, 'n_bins': self.n_bins}
+
+def paper_metrics(labels=None, thresh=0.5, k=3, from_logits=False, ignore_index=None, n_bins=1024)->list:
+    "The papers' metrics: mAP, and CP, CR, CF1, OP, OR, OF1 at `thresh` and on the top `k` (and per-label AP with `labels`)."
+    return [PaperMetrics(labels, thresh, k, from_logits, ignore_index, n_bins)]
 
 # %% ../nbs/07_keras.ipynb #ka000021
 @_register
 class ScoreHistogram(keras.metrics.Metric):
     "Per-label counts of the probabilities on a grid of `n_bins`, split by target (what `ThresholdSearch` searches); no column."
-    def __init__(self, n_bins=1024, from_logits=False, name='score_histogram', dtype=None):
+    def __init__(self, n_bins=1024, from_logits=False, ignore_index=None, name='score_histogram', dtype=None):
         super().__init__(name=name, dtype=dtype)
         self.n_bins,self.from_logits,self.n_labels = check_n_bins(n_bins),from_logits,None
-        self._edges = np.array(grid_edges(n_bins), 'float32')  # as `thresholds.bin_edges`: the thresholds the search reports
+        self.ignore_index = check_ignore_index(ignore_index)
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         L,n = _n_labels(y_true, y_pred, self.n_labels),self.n_bins
@@ -297,18 +501,14 @@ class ScoreHistogram(keras.metrics.Metric):
             self.hist = self.add_variable(shape=(L*(n+1)*2,), initializer='zeros', dtype='float32', name='hist')
             self.bad = self.add_variable(shape=(3,), initializer='zeros', dtype='float32', name='bad')
         p,t = ops.cast(y_pred, 'float32'),ops.cast(y_true, 'float32')
+        known = None
+        if self.ignore_index is not None: known = ops.cast(ops.not_equal(t, self.ignore_index), 'float32'); t = t * known  # left out
         if self.from_logits: p = ops.sigmoid(p)
         f = lambda m: ops.sum(ops.cast(m, 'float32'))
         self.bad.assign_add(ops.stack([f(ops.logical_and(ops.not_equal(t, 0), ops.not_equal(t, 1))), f(ops.logical_not(ops.isfinite(p))),
                                        f(ops.logical_or(p < 0, p > 1))]))
-        p = ops.clip(ops.where(ops.isnan(p), 0., p), 0., 1.)
-        b = ops.ceil(p * n)  # bin i holds ((i-1)/n, i/n]: exact for a power of two
-        if n & (n-1):  # otherwise one step down or up where rounding crossed an edge
-            b = ops.where(ops.logical_and(b > 0, p <= ops.take(self._edges, ops.cast(ops.maximum(b-1, 0), 'int32'))), b-1, b)
-            b = ops.where(ops.logical_and(b < n, p > ops.take(self._edges, ops.cast(b, 'int32'))), b+1, b)
-        codes = ops.cast((ops.arange(L, dtype='float32')[None, :] * (n+1) + b) * 2 + ops.cast(ops.equal(t, 1), 'float32'), 'int32')
-        w = ops.ones_like(p) if sample_weight is None else ops.broadcast_to(ops.reshape(ops.cast(sample_weight, 'float32'), (-1, 1)), ops.shape(p))
-        self.hist.assign_add(ops.segment_sum(ops.reshape(w, (-1,)), ops.reshape(codes, (-1,)), num_segments=L*(n+1)*2))
+        w = None if sample_weight is None else ops.reshape(ops.cast(sample_weight, 'float32'), (-1, 1))
+        self.hist.assign_add(_hist_counts(p, t, _entry_weights(p, w, known), n))
 
     def histogram(self):
         "The counts as a `(n_labels, n_bins+1, 2)` NumPy array of [negatives, positives]; raise on bad values seen."
@@ -322,7 +522,8 @@ class ScoreHistogram(keras.metrics.Metric):
     def result(self): return {}
     def reset_state(self):
         for v in self.variables: v.assign(ops.zeros(v.shape, v.dtype))
-    def get_config(self): return {'name': self.name, 'dtype': self.dtype, 'n_bins': self.n_bins, 'from_logits': self.from_logits}
+    def get_config(self):
+        return {'name': self.name, 'dtype': self.dtype, 'n_bins': self.n_bins, 'from_logits': self.from_logits, 'ignore_index': self.ignore_index}
 
 # %% ../nbs/07_keras.ipynb #ka000022
 def _metrics_of(obj):
@@ -344,6 +545,7 @@ class ThresholdSearch(keras.callbacks.Callback):
         from_logits=False, # The model outputs logits
         apply=True, # Set the thresholds of the metrics created with thresh='tuned'
         validation_data=None, # (x, y) for the exact search (`n_bins=None`)
+        ignore_index=None, # Target value of an unknown entry (e.g. -1), left out of the histogram
     ):
         super().__init__()
         self.beta,self.metric = check_beta(beta),check_choice(metric, ('fbeta', 'accuracy'), 'metric')
@@ -351,7 +553,8 @@ class ThresholdSearch(keras.callbacks.Callback):
         self.n_bins,self.from_logits,self.validation_data = None if n_bins is None else check_n_bins(n_bins),from_logits,validation_data
         if n_bins is None and validation_data is None:
             raise ValueError("Expected `validation_data=(x, y)` with n_bins=None: the exact search predicts on it after each epoch")
-        self.histogram = ScoreHistogram(n_bins, from_logits) if n_bins else None
+        self.ignore_index = check_ignore_index(ignore_index)
+        self.histogram = ScoreHistogram(n_bins, from_logits, self.ignore_index) if n_bins else None
         self.history,self.thresh,self.score,self.label_thresh,self.label_scores = [],float('nan'),float('nan'),None,None
         self._validated = False
         m = f'f{fmt_num(beta)}' if metric == 'fbeta' else 'accuracy'
@@ -390,6 +593,7 @@ class ThresholdSearch(keras.callbacks.Callback):
             x,y = self.validation_data
             p = torch.from_numpy(np.asarray(self.model.predict(x, verbose=0), 'float32'))
             y = torch.from_numpy(np.asarray(y, 'float32'))
+            if self.ignore_index is not None: kw['ignore_index'] = self.ignore_index  # the exact search leaves them out too
             lth,lsc = best_thresholds(p, y, sigmoid=self.from_logits, min_pos=self.min_pos, **kw)
             th,sc = (lth,lsc.mean()) if self.per_label else best_thresholds(p, y, per_label=False, sigmoid=self.from_logits, average=self.average, **kw)
         self.label_thresh,self.label_scores = lth.numpy(),lsc.numpy()

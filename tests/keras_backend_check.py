@@ -1,6 +1,7 @@
 """The Keras adapter end to end under the backend in `KERAS_BACKEND`: fit, History, CSVLogger, ModelCheckpoint, EarlyStopping,
-`ThresholdSearch` and `with_decisions`, checked against scikit-learn and the torch threshold search; metric serialization
-and the search's need for a validation pass.
+`ThresholdSearch` and `with_decisions`, checked against scikit-learn and the torch threshold search; the ranking metrics
+and the papers' table in a compiled `evaluate` (with and without unknown entries) against scikit-learn; metric
+serialization and the search's need for a validation pass.
 
 Usage: KERAS_BACKEND=jax python tests/keras_backend_check.py [--epochs 3] [--quiet]
 Raises AssertionError naming what differs; exits 0 and prints a JSON summary when every check passes.
@@ -173,12 +174,42 @@ def check_serialization():
     ms = [fk.DefaultMetrics(), fk.DefaultMetrics(LABELS, thresh=[.2, .3, .4]), fk.FScore(beta=2, average='samples', zero_division=1.),
           fk.FScore(thresh='tuned'), fk.ThresholdAccuracy(.3, from_logits=True), fk.SubsetAccuracy(), fk.TopKAccuracy(2, 'overlap'),
           fk.PrecisionAtK(2), fk.RecallAtK(2), fk.PerLabelRecall(LABELS), fk.PerLabelPrecision(LABELS), fk.PerLabelFScore(LABELS, beta=.5),
-          fk.ScoreHistogram(64)]
+          fk.ScoreHistogram(64), fk.FScore(average='micro', ignore_index=-1), fk.AveragePrecision('weighted', 256), fk.RocAuc(ignore_index=-1),
+          fk.PerLabelAveragePrecision(LABELS), fk.PerLabelRocAuc(LABELS, from_logits=True), fk.LabelRankingAveragePrecision(ignore_index=-1),
+          fk.CoverageError(), fk.RankingLoss(), fk.PaperMetrics(LABELS, k=2, ignore_index=-1), fk.ScoreHistogram(ignore_index=-1)]
     for m in ms:
         try: back = keras.metrics.deserialize(keras.metrics.serialize(m))
         except Exception as e: raise AssertionError(f'{type(m).__name__} {m.name!r} does not serialize: {type(e).__name__}: {e}') from e
         check(type(back) is type(m) and back.name == m.name and back.get_config() == m.get_config(),
               f'{m.name!r} deserializes as {type(back).__name__} {back.get_config()}, expected {m.get_config()}')
+
+def check_ranking():
+    "AP, ROC AUC, LRAP and the papers' table in a compiled `evaluate` on a fixed batch, against scikit-learn and NumPy, with and without unknown entries."
+    import keras, numpy as np
+    from sklearn import metrics as skm
+    from fastai_multilabel.keras import AveragePrecision, RocAuc, LabelRankingAveragePrecision, paper_metrics
+    rng = np.random.default_rng(2)
+    y = (rng.random((200, 5)) < .3).astype('float32')
+    p = ((rng.integers(0, 64, (200, 5)) * 16 + 0.5) / 1024).astype('float32')  # one value per bin of 1024, ties included: binned = exact
+    known = rng.random((200, 5)) >= .15
+    model = keras.Sequential([keras.Input((5,)), keras.layers.Identity()])
+    def evaluate(metrics, targets):
+        model.compile(loss='mse', metrics=metrics)
+        return model.evaluate(p, targets, batch_size=64, verbose=0, return_dict=True)  # batches of 64: the last one uneven
+    got = evaluate([AveragePrecision(), LabelRankingAveragePrecision(), *paper_metrics()], y)
+    close(got['map_macro'], skm.average_precision_score(y, p, average='macro'), 'map_macro vs sklearn')
+    close(got['lrap'], skm.label_ranking_average_precision_score(y, p), 'lrap vs sklearn')
+    tp, pp = ((p > .5) & (y == 1)).sum(0), (p > .5).sum(0)
+    close(got['cp_t0p5'], np.mean(np.where(pp > 0, tp / np.maximum(pp, 1), 0)), 'cp_t0p5 vs numpy')
+    close(got['of1_t0p5'], skm.f1_score(y.ravel(), (p > .5).ravel()), 'of1_t0p5 vs sklearn (micro F1)')
+    res = {'map_macro': got['map_macro'], 'lrap': got['lrap']}
+    got = evaluate([RocAuc(ignore_index=-1), AveragePrecision('micro', ignore_index=-1), LabelRankingAveragePrecision(ignore_index=-1)],
+                   np.where(known, y, -1.).astype('float32'))
+    close(got['roc_auc_macro'], np.mean([skm.roc_auc_score(y[known[:, j], j], p[known[:, j], j]) for j in range(5)]), 'roc_auc_macro (unknown entries) vs sklearn on the known ones')
+    close(got['map_micro'], skm.average_precision_score(y[known], p[known]), 'map_micro (unknown entries) vs sklearn on the known ones')
+    lrap = [skm.label_ranking_average_precision_score(y[i:i+1, known[i]], p[i:i+1, known[i]]) if known[i].any() else 1. for i in range(200)]
+    close(got['lrap'], np.mean(lrap), 'lrap (unknown entries) vs sklearn on the known ones')
+    return {**res, 'roc_auc_macro_unknown': got['roc_auc_macro'], 'lrap_unknown': got['lrap']}
 
 def check_search_needs_validation():
     "The search tunes on validation scores only: epochs without validation (`validation_freq=2`) are skipped, no validation at all raises."
@@ -215,6 +246,7 @@ def main(epochs=3, quiet=False):
         res.update(check_search(hist, search, p, yv))
         res.update(check_tuned_metric(hist, search, p, yv, epochs))
         check_decisions(tmp, model, search, xv, p)
+    res.update(check_ranking())
     check_serialization()
     check_search_needs_validation()
     res['seconds'] = round(time.perf_counter() - t0, 2)

@@ -267,7 +267,11 @@ def _bad(kind):
 NAN_METRICS = {'f1_macro': lambda: K.FScore(), 'f1_samples': lambda: K.FScore(average='samples'), 'f1_micro_logits': lambda: K.FScore(average='micro', from_logits=True),
                'accuracy': lambda: K.ThresholdAccuracy(), 'subset': lambda: K.SubsetAccuracy(VEC), 'top2': lambda: K.TopKAccuracy(2),
                'precision_at2': lambda: K.PrecisionAtK(2), 'recall_at2': lambda: K.RecallAtK(2), 'per_label': lambda: K.PerLabelRecall(LABELS),
-               'default': lambda: K.DefaultMetrics(LABELS)}
+               'default': lambda: K.DefaultMetrics(LABELS), 'f1_micro_unknown': lambda: K.FScore(average='micro', ignore_index=-1),
+               'top2_unknown': lambda: K.TopKAccuracy(2, ignore_index=-1), 'map_macro': lambda: K.AveragePrecision(),
+               'roc_auc_micro_logits': lambda: K.RocAuc('micro', from_logits=True),
+               'lrap': lambda: K.LabelRankingAveragePrecision(), 'ranking_loss_logits': lambda: K.RankingLoss(from_logits=True),
+               'paper_unknown': lambda: K.PaperMetrics(ignore_index=-1)}  # no per-label column: label 5's AP is NaN
 
 @pytest.mark.parametrize('bad', ['targ2', 'targ_half', 'targ_nan', 'pred_nan', 'pred_inf'])
 @pytest.mark.parametrize('name', NAN_METRICS)
@@ -341,6 +345,12 @@ ROUND_TRIP = {
     'per_label_recall': lambda: K.PerLabelRecall(LABELS, 0.3), 'per_label_precision': lambda: K.PerLabelPrecision(LABELS, VEC, zero_division=1.),
     'per_label_f2_logits': lambda: K.PerLabelFScore(LABELS, 2., from_logits=True), 'default_labels': lambda: K.DefaultMetrics(LABELS, VEC),
     'renamed': lambda: K.FScore(name='my_f1'),
+    'f1_micro_unknown': lambda: K.FScore(average='micro', ignore_index=-1), 'top2_unknown': lambda: K.TopKAccuracy(2, ignore_index=-1),
+    'default_unknown': lambda: K.DefaultMetrics(LABELS, ignore_index=-1), 'map_weighted_b256': lambda: K.AveragePrecision('weighted', 256, ignore_index=-1),
+    'roc_auc_logits': lambda: K.RocAuc(from_logits=True), 'ap_per_label': lambda: K.PerLabelAveragePrecision(LABELS, 200),
+    'roc_auc_per_label': lambda: K.PerLabelRocAuc(LABELS, ignore_index=-1), 'lrap': lambda: K.LabelRankingAveragePrecision(ignore_index=-2),
+    'coverage_logits': lambda: K.CoverageError(from_logits=True), 'ranking_loss': lambda: K.RankingLoss(),
+    'paper': lambda: K.PaperMetrics(), 'paper_labels_tvec': lambda: K.PaperMetrics(LABELS, VEC, 2, True, -1, 512),
 }
 
 @pytest.mark.parametrize('name', ROUND_TRIP)
@@ -360,9 +370,9 @@ def test_default_metrics_without_labels_config():
     assert kfeed(m2, Y, PROBS) == approx(kfeed(m, Y, PROBS))
 
 def test_histogram_and_layer_config_round_trip():
-    h = K.ScoreHistogram(200, from_logits=True, name='hist')
+    h = K.ScoreHistogram(200, from_logits=True, ignore_index=-1, name='hist')
     h2 = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(h))
-    assert (h2.name, h2.n_bins, h2.from_logits) == ('hist', 200, True)
+    assert (h2.name, h2.n_bins, h2.from_logits, h2.ignore_index) == ('hist', 200, True, -1)
     for x in (h, h2): x.update_state(Y, LOGITS)
     assert np.array_equal(h.histogram(), h2.histogram())
     lay = K.MultilabelDecision(VEC, at_least_one=True, from_logits=True, name='decide')
@@ -450,3 +460,303 @@ def test_keras_module_on_jax_imports_no_torch():
 
 def test_fastai_side_imports_no_keras():
     assert _python("import sys, fastai_multilabel, fastai_multilabel.all; " + TOPS) == "['fastai', 'torch']"
+
+# %% 9. ranking metrics: against the fastai side's binned values (torch), scikit-learn's exact ones within the bound, and
+# scikit-learn exactly where no two distinct scores share a bin; unknown entries (ignore_index) on every metric
+import sklearn.metrics as skm
+from fastai_multilabel import ranking as R
+
+RANK_AVERAGES = ['macro', 'weighted', 'micro']
+GRID = ((np.random.default_rng(3).integers(0, 64, (N, L)) * 16 + 0.5) / 1024).astype('float32')  # 64 values, one per bin of 1024: ties
+UNKNOWN = np.random.default_rng(4).random((N, L)) < 0.15
+UNKNOWN[7] = True                                              # a sample without any known label
+YU = np.where(UNKNOWN, -1., Y).astype('float32')               # targets with unknown entries marked -1
+KNOWN = ~UNKNOWN
+
+def sk_ranking(kind, y, p, average, w=None, known=None):
+    "scikit-learn's AP or ROC AUC on the `known` entries: per label (NaN where undefined), or averaged over the defined labels by `average`."
+    fn = skm.average_precision_score if kind == 'ap' else skm.roc_auc_score
+    known,w = np.ones(y.shape, bool) if known is None else known,np.ones(len(y)) if w is None else w
+    if average == 'micro': return fn(y[known], p[known], sample_weight=np.broadcast_to(w[:, None], y.shape)[known])
+    vals,n_pos = [],[]
+    for j in range(y.shape[1]):
+        k = known[:, j]
+        pos,neg = (y[k, j] * w[k]).sum(),((1 - y[k, j]) * w[k]).sum()
+        vals.append(np.nan if pos == 0 or (kind == 'auc' and neg == 0) else fn(y[k, j], p[k, j], sample_weight=w[k])); n_pos.append(pos)
+    vals,n_pos = np.array(vals),np.array(n_pos)
+    if average is None: return vals
+    ok = ~np.isnan(vals)
+    return np.average(vals[ok], weights=None if average == 'macro' else n_pos[ok])
+
+def torch_ranking(kind, y, p, average, n_bins, sigmoid=False, ignore_index=None):
+    "The fastai side's binned value (float64): `ranking.multilabel_average_precision` or `multilabel_roc_auc`."
+    fn = R.multilabel_average_precision if kind == 'ap' else R.multilabel_roc_auc
+    with pytest.warns(UserWarning) if average != 'micro' and kind == 'ap' else _no_warning():  # label 5 has no positives
+        v = fn(torch.from_numpy(p), torch.from_numpy(y), average, sigmoid, n_bins, ignore_index)
+    return v.numpy() if average is None else v.item()
+
+def _no_warning():
+    import contextlib, warnings
+    cm = contextlib.ExitStack(); cm.enter_context(warnings.catch_warnings()); warnings.simplefilter('ignore'); return cm
+
+RANKERS = {'ap': K.AveragePrecision, 'auc': K.RocAuc}
+
+@pytest.mark.parametrize('from_logits', [False, True])
+@pytest.mark.parametrize('n_bins', [1024, 200, 16])
+@pytest.mark.parametrize('average', RANK_AVERAGES)
+@pytest.mark.parametrize('kind', RANKERS)
+def test_ranking_vs_torch_binned_and_sklearn_within_bound(kind, average, n_bins, from_logits):
+    m = RANKERS[kind](average, n_bins, from_logits)
+    assert m.name == ('map' if kind == 'ap' else 'roc_auc') + f'_{average}' + ('' if n_bins == 1024 else f'_b{n_bins}')
+    got = kfeed(m, Y, LOGITS if from_logits else PROBS)       # batches of 64: the last one uneven
+    exp = torch_ranking(kind, Y, LOGITS if from_logits else PROBS, average, n_bins, from_logits)
+    assert got == approx(exp, abs=1e-5)
+    t = torch.from_numpy(Y).bool()
+    bound = R.ranking_error_bound(R.label_hist(torch.sigmoid(torch.from_numpy(LOGITS)) if from_logits else torch.from_numpy(PROBS), t, ~t, n_bins), average)
+    assert abs(got - sk_ranking(kind, Y, PROBS, average)) <= bound[kind == 'auc'].item() + 1e-5
+    if n_bins == 16: assert bound[kind == 'auc'].item() > 1e-3  # a coarse grid: the bound is not vacuous here
+
+@pytest.mark.parametrize('weighted', [False, True])
+@pytest.mark.parametrize('average', RANK_AVERAGES)
+@pytest.mark.parametrize('kind', RANKERS)
+def test_ranking_with_ties_on_distinct_bins_equals_sklearn(kind, average, weighted):
+    "Scores on a grid whose values fall in distinct bins of 1024 (ties included): the binned value is scikit-learn's exact one."
+    w = W if weighted else None
+    for p in (GRID, TIES):
+        assert kfeed(RANKERS[kind](average), Y, p, w) == approx(sk_ranking(kind, Y, p, average, w), abs=1e-5)
+
+@pytest.mark.parametrize('kind', RANKERS)
+def test_per_label_ranking_columns(kind):
+    "One column per label named `ap_{label}`/`roc_auc_{label}`; label 5 (no positives) NaN; the averages leave it out."
+    m = (K.PerLabelAveragePrecision if kind == 'ap' else K.PerLabelRocAuc)(LABELS, n_bins=256)
+    got = kfeed(m, Y, PROBS, bs=50)
+    prefix = 'ap' if kind == 'ap' else 'roc_auc'
+    assert list(got) == [f'{prefix}_{l}_b256' for l in ['c_d', 'a_b', '1', 'label-macro', 'c_d-2', 'x']]
+    assert m.name == f'{prefix}_per_label_b256'
+    assert list(got.values()) == approx(torch_ranking(kind, Y, PROBS, None, 256).tolist(), abs=1e-5, nan_ok=True)
+    assert math.isnan(got[f'{prefix}_x_b256'])
+    assert kfeed(RANKERS[kind]('macro', 256), Y, PROBS) == approx(np.mean(list(got.values())[:5]), abs=1e-6)
+    exact = kfeed((K.PerLabelAveragePrecision if kind == 'ap' else K.PerLabelRocAuc)(LABELS), Y, GRID)
+    assert list(exact.values()) == approx(sk_ranking(kind, Y, GRID, None).tolist(), abs=1e-5, nan_ok=True)
+
+SAMPLE_RANKERS = {'lrap': (K.LabelRankingAveragePrecision, skm.label_ranking_average_precision_score, R.label_ranking_average_precision),
+                  'coverage_error': (K.CoverageError, skm.coverage_error, R.coverage_error),
+                  'ranking_loss': (K.RankingLoss, skm.label_ranking_loss, R.label_ranking_loss)}
+
+@pytest.mark.parametrize('data', ['probs', 'ties', 'grid', 'logits'])
+@pytest.mark.parametrize('name', SAMPLE_RANKERS)
+def test_sample_ranking_vs_sklearn(name, data):
+    cls,sk,fa = SAMPLE_RANKERS[name]
+    p = {'probs': PROBS, 'ties': TIES, 'grid': GRID, 'logits': LOGITS}[data]
+    m = cls(from_logits=data == 'logits')
+    assert m.name == name and m._direction == ('up' if name == 'lrap' else 'down')
+    ref = PROBS if data == 'logits' else p
+    assert kfeed(m, Y, p) == approx(sk(Y, ref), abs=1e-5)
+    assert kfeed(m, Y, p, W) == approx(sk(Y, ref, sample_weight=W), abs=1e-5)
+    assert kfeed(m, Y, p, bs=37) == approx(fa(torch.from_numpy(p), torch.from_numpy(Y), sigmoid=data == 'logits').item(), abs=1e-5)
+
+def test_sample_ranking_ties_by_hand():
+    p = np.array([[.9, .2, .6, .2], [.1, .5, .5, .3], [.5, .5, .5, .5]], 'float32')
+    t = np.array([[1, 0, 0, 1], [0, 1, 0, 0], [1, 0, 1, 0]], 'float32')
+    assert kfeed(K.LabelRankingAveragePrecision(), t, p) == approx(((1 + 2/4)/2 + 1/2 + 2/4) / 3)  # all tied: each true label at rank 4
+    assert kfeed(K.CoverageError(), t, p) == approx((4 + 2 + 4) / 3)
+    assert kfeed(K.RankingLoss(), t, p) == approx((2/4 + 1/3 + 1) / 3)
+
+# %% 9b. unknown entries
+def known_counts(y, pm, known, w=None):
+    "Per-label tp, fp, fn, tn of the known entries (weighted by sample)."
+    t,pm = y == 1,pm & known
+    w = np.ones(len(y)) if w is None else w
+    c = lambda m: ((m & known) * w[:, None]).sum(0)
+    return c(pm & t),c(pm & ~t),c(~pm & t),c(~pm & ~t)
+
+def np_f1(tp, fp, fn, zd=0.): return np.where(2*tp + fp + fn > 0, 2*tp / np.maximum(2*tp + fp + fn, 1e-12), zd)
+
+@pytest.mark.parametrize('weighted', [False, True])
+@pytest.mark.parametrize('thresh', THRESHES, ids=TIDS)
+def test_ignore_index_thresholded_vs_sklearn_on_known(thresh, weighted):
+    w,pm = W if weighted else None,mask(PROBS, thresh)
+    tp,fp,fn,tn = known_counts(Y, pm, KNOWN, w)
+    per_label = [f1_score_known(j, pm, w) for j in range(L)]
+    assert tp + fp + fn + tn == approx(((KNOWN * (1 if w is None else w[:, None])).sum(0)))
+    assert kfeed(K.FScore(thresh=thresh, ignore_index=-1), YU, PROBS, w) == approx(np.mean(per_label), abs=1e-5)
+    assert kfeed(K.FScore(thresh=thresh, average='weighted', ignore_index=-1), YU, PROBS, w) == approx(np.average(per_label, weights=tp + fn), abs=1e-5)
+    ww = None if w is None else np.broadcast_to(w[:, None], Y.shape)[KNOWN]
+    assert kfeed(K.FScore(thresh=thresh, average='micro', ignore_index=-1), YU, PROBS, w) == approx(fbeta_score(Y[KNOWN], pm[KNOWN], beta=1., sample_weight=ww), abs=1e-5)
+    assert kfeed(K.ThresholdAccuracy(thresh, ignore_index=-1), YU, PROBS, w) == approx(accuracy_score(Y[KNOWN], pm[KNOWN], sample_weight=ww), abs=1e-5)
+    assert kfeed(K.HammingLoss(thresh, ignore_index=-1), YU, PROBS, w) == approx(1 - accuracy_score(Y[KNOWN], pm[KNOWN], sample_weight=ww), abs=1e-5)
+    got = kfeed(K.DefaultMetrics(LABELS, thresh, ignore_index=-1), YU, PROBS, w)
+    assert list(got.values()) == approx([np.mean(per_label), fbeta_score(Y[KNOWN], pm[KNOWN], beta=1., sample_weight=ww),
+                                         accuracy_score(Y[KNOWN], pm[KNOWN], sample_weight=ww), *per_label], abs=1e-5)
+    assert list(kfeed(K.PerLabelRecall(LABELS, thresh, ignore_index=-1), YU, PROBS, w).values()) == approx(
+        [recall_score(Y[KNOWN[:, j], j], pm[KNOWN[:, j], j], zero_division=0, sample_weight=None if w is None else w[KNOWN[:, j]]) for j in range(L)], abs=1e-5)
+
+def f1_score_known(j, pm, w=None):
+    k = KNOWN[:, j]
+    return fbeta_score(Y[k, j], pm[k, j], beta=1., zero_division=0, sample_weight=None if w is None else w[k])
+
+def per_sample_known(score, pm, w=None):
+    "Mean of `score(t, pm)` over the samples with a known label, each on its known labels."
+    rows = [i for i in range(N) if KNOWN[i].any()]
+    assert len(rows) == N - 1                                 # sample 7 has no known label: left out
+    s = [score(Y[i, KNOWN[i]], pm[i, KNOWN[i]]) for i in rows]
+    return np.average(s, weights=None if w is None else w[rows])
+
+@pytest.mark.parametrize('weighted', [False, True])
+def test_ignore_index_per_sample_vs_sklearn_on_known(weighted):
+    w,pm = W if weighted else None,mask(PROBS, 0.4)
+    f1 = lambda t, m: fbeta_score(t, m, beta=1., zero_division=0)
+    assert kfeed(K.FScore(thresh=0.4, average='samples', ignore_index=-1), YU, PROBS, w) == approx(per_sample_known(f1, pm, w), abs=1e-5)
+    assert kfeed(K.SubsetAccuracy(0.4, ignore_index=-1), YU, PROBS, w) == approx(per_sample_known(lambda t, m: float((t == m).all()), pm, w), abs=1e-5)
+    assert kfeed(K.Jaccard(0.4, 'samples', ignore_index=-1), YU, PROBS, w) == approx(
+        per_sample_known(lambda t, m: skm.jaccard_score(t, m, zero_division=0), pm, w), abs=1e-5)
+
+@pytest.mark.parametrize('k', [1, 2, 3])
+def test_ignore_index_topk_among_known_labels(k):
+    "Top-k picks the k best known labels (all of them when fewer are known); lowest index first among ties, as without unknowns."
+    top = np_topk(np.where(KNOWN, TIES, -np.inf), k) & KNOWN
+    assert kfeed(K.TopKAccuracy(k, ignore_index=-1), YU, TIES) == approx(per_sample_known(lambda t, m: (t == m).mean(), top), abs=1e-5)
+    assert kfeed(K.TopKAccuracy(k, 'overlap', ignore_index=-1), YU, TIES, W) == approx(per_sample_known(lambda t, m: float((t * m).any()), top, W), abs=1e-5)
+    assert kfeed(K.PrecisionAtK(k, ignore_index=-1), YU, TIES) == approx(per_sample_known(lambda t, m: (t * m).sum() / m.sum(), top), abs=1e-5)
+    assert kfeed(K.RecallAtK(k, 1., ignore_index=-1), YU, TIES) == approx(per_sample_known(lambda t, m: (t * m).sum() / t.sum() if t.sum() else 1., top), abs=1e-5)
+
+@pytest.mark.parametrize('kind', RANKERS)
+@pytest.mark.parametrize('average', RANK_AVERAGES)
+def test_ignore_index_ranking_vs_torch_and_sklearn_on_known(average, kind):
+    got = kfeed(RANKERS[kind](average, ignore_index=-1), YU, PROBS)
+    assert got == approx(torch_ranking(kind, YU, PROBS, average, 1024, ignore_index=-1), abs=1e-5)
+    assert kfeed(RANKERS[kind](average, ignore_index=-1), YU, GRID, W) == approx(sk_ranking(kind, Y, GRID, average, W, KNOWN), abs=1e-5)
+    per_label = kfeed((K.PerLabelAveragePrecision if kind == 'ap' else K.PerLabelRocAuc)(LABELS, ignore_index=-1), YU, GRID)
+    assert list(per_label.values()) == approx(sk_ranking(kind, Y, GRID, None, known=KNOWN).tolist(), abs=1e-5, nan_ok=True)
+
+@pytest.mark.parametrize('name', SAMPLE_RANKERS)
+def test_ignore_index_sample_ranking_vs_torch_and_sklearn_on_known(name):
+    cls,sk,fa = SAMPLE_RANKERS[name]
+    got = kfeed(cls(ignore_index=-1), YU, TIES)
+    assert got == approx(fa(torch.from_numpy(TIES), torch.from_numpy(YU), ignore_index=-1).item(), abs=1e-5)
+    trivial = {'lrap': 1., 'coverage_error': 0., 'ranking_loss': 0.}[name]  # a sample without known labels, as the fastai side
+    per = [sk(Y[i:i+1, KNOWN[i]], TIES[i:i+1, KNOWN[i]]) if KNOWN[i].any() else trivial for i in range(N)]
+    assert got == approx(np.mean(per), abs=1e-5)
+
+def test_ignore_index_histogram_leaves_unknown_out():
+    h = keras_hist_unknown = K.ScoreHistogram(200, ignore_index=-1)
+    for i in range(0, N, 64): h.update_state(YU[i:i+64], PROBS[i:i+64])
+    t = torch.from_numpy(Y).bool(); k = torch.from_numpy(KNOWN)
+    np.testing.assert_array_equal(h.histogram(), R.label_hist(torch.from_numpy(PROBS), t & k, ~t & k, 200).numpy())
+    assert keras_hist_unknown.histogram().sum() == KNOWN.sum()
+    assert K.ThresholdSearch(ignore_index=-1).histogram.ignore_index == -1
+
+def test_ignore_index_without_unknown_entries_changes_nothing():
+    "Same values with and without `ignore_index` when no entry is unknown; the default path keeps its 3 counts per label."
+    for make in (lambda ii: K.FScore(ignore_index=ii), lambda ii: K.FScore(average='samples', ignore_index=ii),
+                 lambda ii: K.TopKAccuracy(2, ignore_index=ii), lambda ii: K.DefaultMetrics(LABELS, ignore_index=ii),
+                 lambda ii: K.PaperMetrics(LABELS, ignore_index=ii), lambda ii: K.LabelRankingAveragePrecision(ignore_index=ii)):
+        assert kfeed(make(-1), Y, PROBS, W) == approx(kfeed(make(None), Y, PROBS, W), abs=1e-6, nan_ok=True)
+    m = K.FScore(); m.update_state(Y, PROBS)
+    assert tuple(m.counts.shape) == (3, L) and m.get_config()['ignore_index'] is None
+
+# %% 9c. the papers' table
+@pytest.mark.parametrize('from_logits,ignore_index', [(False, None), (True, None), (False, -1), (True, -1)])
+@pytest.mark.parametrize('thresh,k', [(0.5, 3), (VEC, 1), (0.3, 2)], ids=['t0p5_k3', 'tvec_k1', 't0p3_k2'])
+def test_paper_metrics_vs_torch(thresh, k, from_logits, ignore_index):
+    y,p = (Y if ignore_index is None else YU),(LOGITS if from_logits else PROBS)
+    m, = K.paper_metrics(LABELS, thresh, k, from_logits, ignore_index)
+    got = kfeed(m, y, p)
+    with _no_warning(): exp = R.paper_scores(torch.from_numpy(p), torch.from_numpy(y), thresh, k, from_logits, ignore_index, 1024)
+    tag = 't0p5' if thresh == 0.5 else 't0p3' if thresh == 0.3 else m.columns[1][3:]
+    names = {'mAP': 'map_macro', **{s: f'{s.lower()}_{tag}' for s in ('CP', 'CR', 'CF1', 'OP', 'OR', 'OF1')},
+             **{f'{s}_top{k}': f'{s.lower()}_top{k}' for s in ('CP', 'CR', 'CF1', 'OP', 'OR', 'OF1')}}
+    assert list(got)[:13] == list(names.values()) and m.name == 'map_macro'
+    assert {names[n]: got[names[n]] for n in exp} == approx({names[n]: v for n,v in exp.items()}, abs=1e-5)
+    ap = torch_ranking('ap', y, p, None, 1024, from_logits, ignore_index)
+    assert list(got.values())[13:] == approx(ap.tolist(), abs=1e-5, nan_ok=True)
+
+def test_paper_metrics_names_and_bins():
+    m, = K.paper_metrics(k=5, n_bins=256)
+    assert m.columns == ['map_macro_b256'] + [f'{s}_{t}' for t in ('t0p5', 'top5') for s in ('cp', 'cr', 'cf1', 'op', 'or', 'of1')]
+    assert K.PaperMetrics(['a', 'b'], thresh='tuned').columns[1:3] == ['cp_tuned', 'cr_tuned']
+    assert K.PaperMetrics(['a', 'b'], thresh='tuned').columns[-2:] == ['ap_a', 'ap_b']
+    assert kfeed(K.PaperMetrics(n_bins=200), Y, PROBS)['map_macro_b200'] == approx(torch_ranking('ap', Y, PROBS, 'macro', 200), abs=1e-5)
+
+def test_paper_metrics_tuned_by_the_search():
+    m = K.PaperMetrics(thresh='tuned'); m.set_thresh(VEC)
+    got,exp = kfeed(m, Y, PROBS),kfeed(K.PaperMetrics(thresh=VEC), Y, PROBS)
+    assert list(got.values()) == approx(list(exp.values()), abs=1e-7)
+
+# %% 9d. bad input, names
+RANK_BAD = {
+    'n_bins0': (lambda: K.AveragePrecision(n_bins=0), ValueError, "Expected `n_bins` to be an int >= 1, but got 0"),
+    'n_bins_none': (lambda: K.RocAuc(n_bins=None), ValueError, "Expected `n_bins` to be an int >= 1, but got None"),
+    'n_bins_float': (lambda: K.PerLabelAveragePrecision(LABELS, n_bins=256.), ValueError, "Expected `n_bins` to be an int >= 1, but got 256.0"),
+    'n_bins_paper': (lambda: K.paper_metrics(n_bins=-1), ValueError, "Expected `n_bins` to be an int >= 1, but got -1"),
+    'average_samples': (lambda: K.AveragePrecision('samples'), ValueError, r"Expected `average` to be one of \('micro', 'macro', 'weighted'\), but got 'samples'"),
+    'average_none': (lambda: K.RocAuc(None), ValueError, r"Expected `average` to be one of \('micro', 'macro', 'weighted'\), but got None"),
+    'labels_str': (lambda: K.PerLabelRocAuc('abc'), TypeError, r"Expected `labels` to be a sequence of label names"),
+    'labels_len': (lambda: K.PerLabelAveragePrecision(['a', 'b']).update_state(Y, PROBS), ValueError, r"Expected `labels` to name every output \(6\), but got 2 labels"),
+    'paper_k': (lambda: K.PaperMetrics(k=7).update_state(Y, PROBS), ValueError, r"Expected `k` <= the number of labels \(6\), but got 7"),
+    'paper_k0': (lambda: K.paper_metrics(k=0), ValueError, "Expected `k` >= 1, but got 0"),
+    'paper_thresh_len': (lambda: K.PaperMetrics(['a', 'b', 'c'], thresh=[.2, .3]), ValueError, r"Expected `thresh` to have one value per label \(3\), but got 2 values"),
+    'shape': (lambda: K.LabelRankingAveragePrecision().update_state(Y[:, :4], PROBS), ValueError, r"Expected `targs` to have the shape of `preds` \(300, 6\), but got \(300, 4\)"),
+    'ignore_1': (lambda: K.FScore(ignore_index=1), ValueError, r"Expected `ignore_index` to be None or an int other than 0 and 1 \(the target value of an unknown entry, such as -1\), but got 1"),
+    'ignore_float': (lambda: K.AveragePrecision(ignore_index=-0.5), ValueError, r"Expected `ignore_index` to be None or an int other than 0 and 1 .* but got -0.5"),
+    'ignore_hist': (lambda: K.ScoreHistogram(ignore_index=0), ValueError, r"Expected `ignore_index` to be None or an int .* but got 0"),
+    'ignore_search': (lambda: K.ThresholdSearch(ignore_index='-1'), ValueError, r"Expected `ignore_index` .* but got '-1'"),
+    'ignore_default': (lambda: K.default_metrics(ignore_index=True), ValueError, r"Expected `ignore_index` .* but got True"),
+}
+
+@pytest.mark.parametrize('case', RANK_BAD)
+def test_ranking_and_unknown_bad_input(case):
+    fn,exc,match = RANK_BAD[case]
+    with pytest.raises(exc, match=match): fn()
+
+def test_unknown_marker_other_than_ignore_index_is_bad():
+    "A -1 target without `ignore_index`, or a 2 with `ignore_index=-1`: NaN until reset, never a plausible number."
+    y2 = YU.copy(); y2[5, 1] = 2
+    for m,y in [(K.FScore(), YU), (K.AveragePrecision(), YU), (K.LabelRankingAveragePrecision(), YU), (K.FScore(ignore_index=-1), y2),
+                (K.PaperMetrics(ignore_index=-1), y2), (K.AveragePrecision(ignore_index=-2), YU), (K.PerLabelRocAuc(LABELS), YU)]:
+        assert all(np.isnan(v) for v in values(kfeed(m, y, PROBS))), m.name
+    h = K.ScoreHistogram(ignore_index=-1); h.update_state(y2, PROBS)
+    with pytest.raises(ValueError, match="Expected `targs` to hold only 0 and 1"): h.histogram()
+
+def test_ranking_probabilities_out_of_range_are_bad():
+    for m in (K.AveragePrecision(), K.RankingLoss(), K.PaperMetrics()):
+        assert all(np.isnan(v) for v in values(kfeed(m, Y, LOGITS))), m.name  # logits without from_logits
+        assert not any(np.isnan(v) for v in values(kfeed(m, Y, PROBS))[:7])
+
+def test_ranking_names_work_in_format_templates():
+    metrics = [K.AveragePrecision(), K.AveragePrecision('micro', 256), K.RocAuc('weighted'), K.PerLabelAveragePrecision(LABELS),
+               K.PerLabelRocAuc(LABELS, 512), K.LabelRankingAveragePrecision(), K.CoverageError(), K.RankingLoss(), K.PaperMetrics(LABELS, 0.35, 2)]
+    names = []
+    for m in metrics:
+        r = kfeed(m, Y, PROBS, bs=N)
+        names += [m.name] + (list(r) if isinstance(r, dict) else [])
+    for name in names:
+        assert '.' not in name and ' ' not in name, name
+        assert ('{val_' + name + ':.3f}').format(**{'val_' + name: 0.5}) == '0.500', name
+    for exp in ['map_macro', 'map_micro_b256', 'roc_auc_weighted', 'ap_c_d', 'ap_label-macro', 'roc_auc_c_d-2_b512', 'roc_auc_per_label_b512',
+                'lrap', 'coverage_error', 'ranking_loss', 'cp_t0p35', 'of1_t0p35', 'cf1_top2', 'or_top2', 'ap_x']:
+        assert exp in names, exp
+
+# %% 9e. in a model: columns in History equal to the fastai side's values on `model.predict`
+def test_fit_logs_ranking_and_paper_columns():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 8)).astype('float32')
+    y = (x[:, :4] + rng.normal(size=(400, 4)) > 0.5).astype('float32')
+    y[::5, 2] = -1                                           # some unknown entries
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4, activation='sigmoid')])
+    def masked_bce(yt, yp):  # the loss leaves the unknown entries out too
+        k,yt,yp = ops.cast(yt >= 0, 'float32'),ops.maximum(yt, 0.),ops.clip(yp, 1e-7, 1 - 1e-7)
+        return -ops.sum(k * (yt * ops.log(yp) + (1 - yt) * ops.log(1 - yp))) / ops.maximum(ops.sum(k), 1.)
+    model.compile('adam', masked_bce, metrics=[K.AveragePrecision(ignore_index=-1), K.LabelRankingAveragePrecision(ignore_index=-1),
+                                                          *K.paper_metrics(['a', 'b', 'c', 'd'], k=2, ignore_index=-1)])
+    search = K.ThresholdSearch(n_bins=None, validation_data=(x[300:], y[300:]), per_label=True, ignore_index=-1, apply=False)
+    hist = model.fit(x[:300], y[:300], validation_data=(x[300:], y[300:]), epochs=2, batch_size=64, verbose=0, callbacks=[search]).history
+    for c in ('map_macro', 'lrap', 'cp_t0p5', 'of1_top2', 'ap_c'): assert c in hist and f'val_{c}' in hist and len(hist[f'val_{c}']) == 2
+    p,yv = torch.from_numpy(np.asarray(model.predict(x[300:], verbose=0), 'float32')),torch.from_numpy(y[300:])
+    assert hist['val_map_macro'][-1] == approx(R.multilabel_average_precision(p, yv, n_bins=1024, ignore_index=-1).item(), abs=1e-5)
+    assert hist['val_lrap'][-1] == approx(R.label_ranking_average_precision(p, yv, ignore_index=-1).item(), abs=1e-5)
+    exp = R.paper_scores(p, yv, k=2, ignore_index=-1, n_bins=1024)
+    from fastai_multilabel.thresholds import best_thresholds   # the exact search leaves the unknown entries out
+    np.testing.assert_array_equal(search.label_thresh, best_thresholds(p, yv, ignore_index=-1)[0].numpy())
+    assert [hist[f'val_{c}'][-1] for c in ('cp_t0p5', 'of1_t0p5', 'cr_top2', 'op_top2')] == approx([exp['CP'], exp['OF1'], exp['CR_top2'], exp['OP_top2']], abs=1e-5)

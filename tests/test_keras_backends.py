@@ -5,7 +5,7 @@ SCRIPT = pathlib.Path(__file__).with_name('keras_backend_check.py')
 
 @pytest.mark.parametrize('backend', ['torch', 'jax', 'tensorflow'])
 def test_keras_backend(backend):
-    "Fit, History vs scikit-learn, CSVLogger, ModelCheckpoint, EarlyStopping, ThresholdSearch and with_decisions; no torch imported under JAX/TF."
+    "Fit, History vs scikit-learn, CSVLogger, ModelCheckpoint, EarlyStopping, ThresholdSearch, with_decisions, ranking metrics; no torch imported under JAX/TF."
     env = {**os.environ, 'KERAS_BACKEND': backend, 'TF_CPP_MIN_LOG_LEVEL': '2'}
     t0 = time.perf_counter()
     p = subprocess.run([sys.executable, str(SCRIPT)], env=env, capture_output=True, text=True, timeout=600)
