@@ -60,13 +60,13 @@ def average_ranking(scores:Tensor, n_pos:Tensor, average:str|None='macro')->Tens
     if average is None: return scores
     return nan_average(scores, None if average == 'macro' else n_pos)
 
-def warn_undefined(scores:Tensor, name:str, why:str, labels=None):
-    "Warn, naming them, about the labels whose `scores` are NaN because `why`."
+def warn_undefined(scores:Tensor, name:str, why:str, labels=None, stacklevel:int=3):
+    "Warn, naming them, about the labels whose `scores` are NaN because `why` (`stacklevel` as `warnings.warn`'s, counted from the caller)."
     bad = scores.isnan().nonzero()[:, 0].tolist()
     if not bad: return
     names = [str(labels[i]) if labels is not None else str(i) for i in bad]
     shown = ', '.join(names[:10]) + (f' and {len(names)-10} more' if len(names) > 10 else '')
-    warnings.warn(f"{name} is undefined for {len(bad)} label(s) {why}: {shown}. They are NaN and left out of the average", stacklevel=3)
+    warnings.warn(f"{name} is undefined for {len(bad)} label(s) {why}: {shown}. They are NaN and left out of the average", stacklevel=stacklevel)
 
 _WHY = {'ap': 'without a positive target', 'auc': 'with one class only (no positive or no negative target)'}
 _NAMES = {'ap': 'Average precision', 'auc': 'ROC AUC'}
@@ -106,7 +106,7 @@ def _one_ranking(kind, preds, targs, average, sigmoid, n_bins, ignore_index, lab
     if average == 'micro':
         if res.isnan(): warnings.warn(f"{_NAMES[kind]} is undefined for the pooled entries {_WHY[kind]}: NaN", stacklevel=3)
         return res
-    warn_undefined(res, _NAMES[kind], _WHY[kind], labels)
+    warn_undefined(res, _NAMES[kind], _WHY[kind], labels, stacklevel=4)  # at the line that called `multilabel_average_precision`
     return average_ranking(res, pos.sum(0), average)
 
 def multilabel_average_precision(
