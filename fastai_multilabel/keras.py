@@ -70,7 +70,8 @@ def _hist_counts(p, t, ew, n_bins):
         e = _grid(n)
         b = ops.where(ops.logical_and(b > 0, p <= ops.take(e, ops.cast(ops.maximum(b-1, 0), 'int32'))), b-1, b)
         b = ops.where(ops.logical_and(b < n, p > ops.take(e, ops.cast(b, 'int32'))), b+1, b)
-    codes = ops.cast((ops.arange(L, dtype='float32')[None, :] * (n+1) + b) * 2 + ops.cast(ops.equal(t, 1), 'float32'), 'int32')
+    # in int32: a float32 code is exact only below 2**24 (8192 labels at 1024 bins)
+    codes = (ops.arange(L, dtype='int32')[None, :] * (n+1) + ops.cast(b, 'int32')) * 2 + ops.cast(ops.equal(t, 1), 'int32')
     return ops.segment_sum(ops.reshape(ew, (-1,)), ops.reshape(codes, (-1,)), num_segments=L*(n+1)*2)
 
 def _entry_weights(p, w, known):
@@ -586,7 +587,7 @@ class ThresholdSearch(keras.callbacks.Callback):
             if h is None or not h.any():
                 raise ValueError("ThresholdSearch found no validation predictions: pass `search.histogram` in `metrics=` of "
                                  "`model.compile` and validation data to `fit`")
-            h = torch.from_numpy(h.round().astype('int64'))
+            h = torch.from_numpy(h.astype('float64'))  # weighted counts: fractional sample weights stay as they are
             lth,lsc = best_thresholds_binned(h, min_pos=self.min_pos, **kw)
             th,sc = (lth,lsc.mean()) if self.per_label else best_thresholds_binned(h, per_label=False, average=self.average, **kw)
         else:

@@ -8,6 +8,7 @@ Docs: https://fastai-multilabel.github.io/fastai_multilabel/metrics.html.md"""
 from __future__ import annotations
 import warnings, weakref
 from functools import partial
+from operator import itemgetter
 import torch
 from torch import Tensor
 from fastai.learner import Metric, mk_metric
@@ -17,7 +18,7 @@ from .streaming import *
 from .names import *
 from . import formulas
 from .functional import TORCH
-from .ranking import label_ranking, average_ranking, warn_undefined, hist_ranked
+from .ranking import label_ranking, hist_ranking, average_ranking, warn_undefined
 
 # %% auto #0
 __all__ = ['MultilabelMetric', 'gather_rows', 'ThresholdAccuracy', 'SubsetAccuracy', 'FScore', 'Jaccard', 'HammingLoss',
@@ -49,10 +50,8 @@ def _thresh_of(key): return torch.tensor(key) if isinstance(key, tuple) else 0.5
 def _score_fn(spec):
     "Per-sample score function of `spec`: ('set', criteria), ('sample', kind, beta, zero_division) or ('rank', index in `sample_rank_scores`)."
     if spec[0] == 'set': return partial(set_scores_from_counts, criteria=spec[1])
-    if spec[0] == 'rank': return partial(_rank_score, spec[1])
+    if spec[0] == 'rank': return itemgetter(spec[1])  # of the batch's (lrap, coverage, loss), computed once for all of them
     return partial(_sample_score, *spec[1:])
-
-def _rank_score(i, pos, cp, cn, n_labels): return formulas.sample_rank_scores(pos, cp, cn, n_labels, xp=TORCH)[i]
 
 def _sample_score(kind, beta, zero_division, tp, pp, pos, n_labels): return sample_scores_from_counts(kind, tp, pp, pos, beta, zero_division)
 
@@ -371,15 +370,17 @@ def _ranking_need(n_bins): return ('kept',) if n_bins is None else ('hist', chec
 
 _RANK_NAMES = {0: ('Average precision', 'without a positive target'), 1: ('ROC AUC', 'with one class only (no positive or no negative target)')}
 
+def _state_ranking(state, average=None):
+    "`(ap, auc)` of a histogram or of the kept `(probs, targets)` (1, 0, -1 for unknown): per label, or pooled with 'micro'."
+    if isinstance(state, tuple): return label_ranking(state[0], state[1] == 1, state[1] == 0, average)
+    return hist_ranking(state, average)
+
 _last_ranking = [None, None, set()]  # the state whose per-label scores were computed last, those scores, the ones warned about
 
 def _label_rank_scores(state, i, labels=None):
     "Per-label AP (`i=0`) or ROC AUC (`i=1`) of a histogram or the kept `(probs, targets)`, computed once per state: every column of an epoch shares them, and one warning."
     key = state[0] if isinstance(state, tuple) else state
-    if _last_ranking[0] is None or _last_ranking[0]() is not key:
-        if isinstance(state, tuple): res = label_ranking(state[0], state[1] == 1, state[1] == 0, None)
-        else: res = formulas.rank_scores(*hist_ranked(state), xp=TORCH)
-        _last_ranking[:] = weakref.ref(key),res,set()
+    if _last_ranking[0] is None or _last_ranking[0]() is not key: _last_ranking[:] = weakref.ref(key),_state_ranking(state),set()
     res,warned = _last_ranking[1][i],_last_ranking[2]
     if i not in warned: warned.add(i); warn_undefined(res, *_RANK_NAMES[i], labels)
     return res
@@ -387,8 +388,7 @@ def _label_rank_scores(state, i, labels=None):
 def _ranking_value(state, i=0, average='macro', labels=None):
     "Average precision (`i=0`) or ROC AUC (`i=1`) from a histogram or the kept `(probs, targets)`, averaged by `average`."
     if average == 'micro':
-        if isinstance(state, tuple): res = label_ranking(state[0], state[1] == 1, state[1] == 0, 'micro')[i]
-        else: res = formulas.rank_scores(*hist_ranked(state.sum(0, keepdim=True)), xp=TORCH)[i][0]
+        res = _state_ranking(state, 'micro')[i]
         if res.isnan(): warn_undefined(res[None], _RANK_NAMES[i][0], _RANK_NAMES[i][1] + ' (all labels pooled)')
         return res
     pos = (state[1] == 1).sum(0) if isinstance(state, tuple) else state[..., 1].sum(1)

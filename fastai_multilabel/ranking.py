@@ -12,11 +12,11 @@ from torch import Tensor
 from .core import *
 from .formulas import rank_scores, sample_rank_scores, paper_scores_from_counts, PAPER_SCORES
 from .functional import TORCH, nan_average, label_counts, topk_mask, predict_mask
-from .thresholds import hist_codes
+from .thresholds import hist_add_
 
 # %% auto #0
 __all__ = ['ranked', 'hist_ranked', 'ranking_weights', 'label_hist', 'average_ranking', 'warn_undefined', 'ranking_inputs',
-           'label_ranking', 'multilabel_average_precision', 'multilabel_roc_auc', 'ranking_error_bound',
+           'hist_ranking', 'label_ranking', 'multilabel_average_precision', 'multilabel_roc_auc', 'ranking_error_bound',
            'sample_ranking', 'label_ranking_average_precision', 'coverage_error', 'label_ranking_loss', 'paper_scores']
 
 # %% ../nbs/01c_ranking.ipynb #rk000006
@@ -49,11 +49,9 @@ def ranking_weights(targs:Tensor, known:Tensor|None=None):
 # %% ../nbs/01c_ranking.ipynb #rk000009
 def label_hist(probs:Tensor, pos:Tensor, neg:Tensor, n_bins:int=1024)->Tensor:
     "Per-label histogram `(n_labels, n_bins+1, 2)` of probabilities, as `ThresholdHistogram` keeps it; entries in neither `pos` nor `neg` left out."
-    L = probs.shape[1]
-    codes = hist_codes(probs, pos, n_bins)
-    known = pos | neg
-    if not bool(known.all()): codes = codes[known.T.reshape(-1)]
-    return torch.bincount(codes, minlength=L*(n_bins+1)*2).view(L, n_bins+1, 2)
+    L,known = probs.shape[1],pos | neg
+    h = torch.zeros(L*(n_bins+1)*2, dtype=torch.int64, device=probs.device)
+    return hist_add_(h, probs, pos, n_bins, known=None if bool(known.all()) else known).view(L, n_bins+1, 2)
 
 def average_ranking(scores:Tensor, n_pos:Tensor, average:str|None='macro')->Tensor:
     "Per-label `scores` averaged by `average` ('macro', or 'weighted' by the labels' positives `n_pos`) over the labels where they are defined; None: unchanged."
@@ -85,17 +83,18 @@ def ranking_inputs(preds, targs, sigmoid=False, ignore_index=None):
             raise ValueError(f"Expected probabilities in [0, 1] in `preds` (pass logits with sigmoid=True), but got values from {lo.item():g} to {hi.item():g}")
     return probs,*ranking_weights(targs, known)
 
-def label_ranking(probs, pos, neg, average='macro', n_bins=None):
-    "`(average precision, ROC AUC)` of checked `ranking_inputs`, averaged by `average`, exactly or from a histogram of `n_bins`."
+def hist_ranking(hist:Tensor, average:str|None=None):
+    "`(average precision, ROC AUC)` of a `(n_labels, n_bins+1, 2)` histogram: per label, or of every entry pooled if `average='micro'`."
     micro = average == 'micro'
-    if n_bins is None:
-        r = ranked(probs.reshape(1, -1), pos.reshape(1, -1), neg.reshape(1, -1)) if micro else ranked(probs.T, pos.T, neg.T)
-    else:
-        h = label_hist(probs, pos, neg, n_bins)
-        r = hist_ranked(h.sum(0, keepdim=True) if micro else h)
-    ap,auc = rank_scores(*r, xp=TORCH)
-    if micro: return ap[0],auc[0]
-    return ap,auc
+    ap,auc = rank_scores(*hist_ranked(hist.sum(0, keepdim=True) if micro else hist), xp=TORCH)
+    return (ap[0],auc[0]) if micro else (ap,auc)
+
+def label_ranking(probs, pos, neg, average='macro', n_bins=None):
+    "`(average precision, ROC AUC)` of checked `ranking_inputs`: per label, or pooled if `average='micro'`; exactly or from a histogram of `n_bins`."
+    if n_bins is not None: return hist_ranking(label_hist(probs, pos, neg, n_bins), average)
+    micro = average == 'micro'
+    ap,auc = rank_scores(*(ranked(probs.reshape(1, -1), pos.reshape(1, -1), neg.reshape(1, -1)) if micro else ranked(probs.T, pos.T, neg.T)), xp=TORCH)
+    return (ap[0],auc[0]) if micro else (ap,auc)
 
 def _one_ranking(kind, preds, targs, average, sigmoid, n_bins, ignore_index, labels):
     check_choice(average, (*RANKING_AVERAGES, None), 'average')

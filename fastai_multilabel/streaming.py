@@ -14,7 +14,7 @@ from .core import *
 from .functional import *
 from .functional import _topk_hits
 from .thresholds import *
-from .ranking import ranked, ranking_weights
+from .ranking import sample_ranking, ranking_weights
 
 # %% auto #0
 __all__ = ['CHUNK', 'MultilabelStream', 'LabelCounts', 'SampleAverage', 'MultilabelStats', 'ThresholdHistogram', 'BufferedUpdate']
@@ -138,7 +138,7 @@ class MultilabelStats(MultilabelStream):
     def __init__(self,
         threshs=(0.5,), # Thresholds whose predicted masks are computed: floats or per-label tensors
         counts=None, # Indices of `threshs` that keep per-label counts, in the order `compute` returns them; all if None
-        scores=(), # Per-sample scores `(source, fn)`: source ('t', i) is the mask at `threshs[i]`, ('k', k) the top-k set, ('r', 0) the ranked labels; `fn(tp, pp, pos, n_labels)` (or `fn(pos, cp, cn, n_labels)` for ('r', 0)) scores each sample
+        scores=(), # Per-sample scores `(source, fn)`: source ('t', i) is the mask at `threshs[i]`, ('k', k) the top-k set, ('r', 0) the ranked labels; `fn(tp, pp, pos, n_labels)` (or `fn((lrap, coverage, loss))` for ('r', 0)) scores each sample
         sigmoid:bool=True, # `preds` are logits (True) or probabilities (False)
         topk_counts=(), # Values of k whose top-k sets keep per-label counts
         hists=(), # Bin counts of per-label histograms of the probabilities
@@ -204,7 +204,7 @@ class MultilabelStats(MultilabelStream):
         if self.pos.ndim == 0: self._first(L, pos.device)
         self.pos.add_(pos.long() if pos.is_floating_point() else pos)
         if known is not None: self.n_known.add_(known.sum(0))
-        if self.hists or self.keep or ('r', 0) in self._sources: self._update_ranking(preds, targs, tmask, known)
+        ranks = self._update_ranking(preds, tmask, known) if self.hists or self.keep or ('r', 0) in self._sources else None
         if not self.scores and not self.counts and not self.topk_counts: return
         s_pos = None if not self.scores else targs.sum(1) if targs.dtype == torch.float32 else tmask.sum(1, dtype=torch.int32)
         per_sample,n_lab = {},(L if known is None else known.sum(1, dtype=torch.int32))
@@ -226,28 +226,21 @@ class MultilabelStats(MultilabelStream):
                 if known is not None: m &= known
                 c = getattr(self, f'kcounts{k}')
                 c[0].add_((m & tmask).sum(0, dtype=torch.int32)); c[1].add_(m.sum(0, dtype=torch.int32))
-        if ('r', 0) in self._sources: per_sample['r', 0] = self._ranked
         for j,(src,fn) in enumerate(self.scores):
-            s = fn(*per_sample[src], n_lab) if src[0] == 'r' else fn(*per_sample[src], s_pos, n_lab)
+            s = fn(ranks) if src[0] == 'r' else fn(*per_sample[src], s_pos, n_lab)
             ok = ~s.isnan()
             getattr(self, f'total{j}').add_(torch.where(ok, s, 0.).sum()); getattr(self, f'n_scored{j}').add_(ok.sum())
-        self._ranked = None
 
-    def _update_ranking(self, preds, targs, tmask, known):
-        "Histograms, kept scores and the batch's ranked labels."
+    def _update_ranking(self, preds, tmask, known):
+        "Add the batch to the histograms and kept scores; return its samples' `(lrap, coverage, loss)` if a score ranks them."
+        for b in self.hists: hist_add_(getattr(self, f'hist{b}'), preds, tmask, b, self.sigmoid, known=known)  # sigmoid in hist_codes' copy
+        rank = ('r', 0) in self._sources
+        if not (self.keep or rank): return None
         probs = preds.sigmoid() if self.sigmoid else preds
-        for b in self.hists:
-            codes = hist_codes(probs, tmask, b)
-            if known is not None: codes = codes[known.T.reshape(-1)]
-            h = getattr(self, f'hist{b}')
-            h.index_add_(0, codes, torch.ones(1, dtype=torch.int32, device=codes.device).expand(len(codes)))
         if self.keep:
             t = tmask.to(torch.int8)
             self.kept_p.append(probs.clone() if probs is preds else probs); self.kept_t.append(t if known is None else t.masked_fill_(~known, -1))
-        if ('r', 0) in self._sources:
-            pos,neg = ranking_weights(tmask, known)
-            p,_,cp,cn,_ = ranked(probs, pos, neg)
-            self._ranked = p,cp,cn
+        return sample_ranking(probs, *ranking_weights(tmask, known)) if rank else None
 
     def compute(self):
         if not (self.t_lo >= 0 and self.t_hi <= 1):
@@ -283,10 +276,8 @@ class ThresholdHistogram(MultilabelStream):
         if self.hist.ndim: self._check_n_labels(len(self.hist) // (2*(self.n_bins+1)), preds)
         sums = self._add_values(preds, targs)
         finite = preds.device.type == 'cpu' and math.isfinite(sums[2].item())  # on the CPU reading the sum costs nothing
-        codes = hist_codes(preds, targs, self.n_bins, self.sigmoid, finite)
-        if known is not None: codes = codes[known.T.reshape(-1)]
         if self.hist.ndim == 0: self.hist = torch.zeros(preds.shape[1]*(self.n_bins+1)*2, dtype=torch.int32, device=preds.device)
-        self.hist.index_add_(0, codes, torch.ones(1, dtype=torch.int32, device=codes.device).expand(len(codes)))
+        hist_add_(self.hist, preds, targs, self.n_bins, self.sigmoid, finite, known)
 
     def compute(self):
         h = self.hist.view(-1, self.n_bins+1, 2)

@@ -15,7 +15,8 @@ from .formulas import grid_edges
 
 # %% auto #0
 __all__ = ['sorted_bits', 'bits_to_probs', 'cut_scores', 'cut_thresholds', 'best_thresholds', 'scores_at',
-           'constrained_thresholds', 'bin_edges', 'hist_codes', 'best_thresholds_binned', 'binned_error_bound']
+           'constrained_thresholds', 'bin_edges', 'hist_codes', 'hist_add_', 'best_thresholds_binned',
+           'binned_error_bound']
 
 # %% ../nbs/01b_thresholds.ipynb #11ef778d
 def _cut_table(counts_tp, n, n_pos, beta, metric, zero_division, n_known=None):
@@ -245,6 +246,16 @@ def hist_codes(
         offs = torch.arange(L, device=p.device, dtype=p.dtype)[:, None] * stride
         return b.mul_(2).add_(t).add_(offs).clamp_(0, L*stride-1).to(torch.int32).view(-1)  # clamp: targets not 0/1 stay in range
     return (b.long()*2 + torch.arange(L, device=p.device)[:, None]*stride + t.long()).clamp_(0, L*stride-1).view(-1)
+
+def hist_add_(
+    hist:Tensor, # Flat int32 histogram of `n_labels * (n_bins+1) * 2` counts, updated in place
+    preds:Tensor, targs:Tensor, n_bins:int=1024, sigmoid:bool=False, finite:bool=False, # As `hist_codes`
+    known:Tensor|None=None, # Mask of the known entries: the others are left out
+)->Tensor:
+    "Add the `hist_codes` of `preds` and `targs` to `hist` (the streaming histograms and the one-shot one share it)."
+    codes = hist_codes(preds, targs, n_bins, sigmoid, finite)
+    if known is not None: codes = codes[known.T.reshape(-1)]
+    return hist.index_add_(0, codes, torch.ones(1, dtype=hist.dtype, device=codes.device).expand(len(codes)))
 
 def best_thresholds_binned(hist, beta=1., per_label=True, metric='fbeta', average='micro', zero_division=0., min_pos=0):
     "Best grid thresholds and their scores from a `(n_labels, n_bins+1, 2)` histogram of [negatives, positives]; with `per_label`, labels with fewer than `min_pos` positives take the global (micro) threshold."

@@ -43,13 +43,13 @@ def test_constrained_vs_brute_force(kind, v):
     assert len(w) == 1 and 'a' in str(w[0].message).split(': ')[-1]
     # best_thresholds delegates
     bt, bs = best_thresholds(p, t, **{f'min_{kind}': v})
-    assert torch.equal(bt, th)
+    assert torch.equal(bt, th) and torch.equal(bs.isnan(), sc.isnan()) and torch.equal(bs[met], sc[met])
 
 def test_global_and_unknown_entries():
     p, t = data(ties=False)
     th, rec, met = constrained_thresholds(p, t, min_precision=.8, per_label=False)
     e = brute(p.reshape(-1, 1), t.reshape(-1, 1), 'precision', .8)[0]
-    assert rec.item() == pytest.approx(e[0])
+    assert rec.item() == pytest.approx(e[0]) and torch.equal(p.reshape(-1) > th, e[1])
     t2 = t.clone(); t2[::7, 2] = -1
     th2, r2, _ = constrained_thresholds(p, t2, min_recall=.7, ignore_index=-1)
     k = t2[:, 2] >= 0
@@ -82,6 +82,16 @@ def test_threshold_search_and_tune_thresholds_with_constraint():
     th2, pr, _ = constrained_thresholds(probs, targs, min_recall=.8)
     assert table.thresh.tolist() == th2.tolist()
     np.testing.assert_allclose(table['precision_at_r0p8'], pr.numpy())
+    # a label that cannot reach the precision: NaN in the table and left out of the estimates, as in the search
+    noisy = probs.clone(); noisy[:, 0] = torch.rand(len(probs), generator=torch.Generator().manual_seed(0))
+    from fastai_multilabel.callback.threshold import _label_scores, _objective
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        th3, r3, met3 = constrained_thresholds(noisy, targs, min_precision=.95)
+    assert not met3[0]
+    got = _label_scores(noisy, targs, th3, constraint=('precision', .95))
+    assert torch.equal(got.isnan(), r3.isnan()) and torch.allclose(got[met3], r3[met3])
+    assert _objective(noisy, targs, th3, True, 'micro', 1., 'fbeta', None, ('precision', .95)) == pytest.approx(r3.nanmean().item())
 
 def test_resampled_thresholds_reproducible_and_out_of_sample():
     p, t = data(n=400, ties=False)
@@ -96,6 +106,23 @@ def test_resampled_thresholds_reproducible_and_out_of_sample():
     for _ in range(4): perm = torch.randperm(400, generator=g); ths.append(best_thresholds(p[perm[:200]], t[perm[:200]])[0])
     assert torch.allclose(th, torch.stack(ths).mean(0))
     assert a['out_of_sample'] < a['in_sample']  # tuned on what it is scored on: optimistic
+    # the values, by hand with scikit-learn: each half's thresholds scored (macro F1) on the other half
+    from sklearn.metrics import f1_score
+    g = torch.Generator().manual_seed(1); outs = []
+    for _ in range(5):
+        perm = torch.randperm(400, generator=g); A, B = perm[:200], perm[200:]
+        tA = best_thresholds(p[A], t[A])[0]
+        outs.append(f1_score(t[B], p[B] > tA, average='macro', zero_division=0))
+    assert a['out_of_sample'] == pytest.approx(np.mean(outs)) and a['out_of_sample_std'] == pytest.approx(np.std(outs, ddof=1))
+    assert a['in_sample'] == pytest.approx(best_thresholds(p, t)[1].mean().item())
+    assert a['averaged_in_sample'] == pytest.approx(f1_score(t, p > th, average='macro', zero_division=0))
+    # one global threshold: the pooled (micro) score
+    gl = resampled_thresholds(p, t, 3, seed=1, per_label=False)
+    g = torch.Generator().manual_seed(1); outs = []
+    for _ in range(3):
+        perm = torch.randperm(400, generator=g); A, B = perm[:200], perm[200:]
+        outs.append(f1_score(t[B], p[B] > best_thresholds(p[A], t[A], per_label=False)[0], average='micro'))
+    assert gl['out_of_sample'] == pytest.approx(np.mean(outs))
 
 def test_tune_thresholds_n_splits_on_shipped_data():
     "The resampled estimate is below the in-sample score on the shipped debtags data, and the table carries both."

@@ -760,3 +760,26 @@ def test_fit_logs_ranking_and_paper_columns():
     from fastai_multilabel.thresholds import best_thresholds   # the exact search leaves the unknown entries out
     np.testing.assert_array_equal(search.label_thresh, best_thresholds(p, yv, ignore_index=-1)[0].numpy())
     assert [hist[f'val_{c}'][-1] for c in ('cp_t0p5', 'of1_t0p5', 'cr_top2', 'op_top2')] == approx([exp['CP'], exp['OF1'], exp['CR_top2'], exp['OP_top2']], abs=1e-5)
+
+def test_histogram_codes_past_float32_integers():
+    "1025 labels x 8192 bins x 2 > 2**24 codes: the codes are integers, so the last label's top bin is still counted where it belongs."
+    rng = np.random.default_rng(0)
+    p = rng.random((4, 1025)).astype('float32'); p[:, -1] = 1.; y = (rng.random((4, 1025)) < .5).astype('float32'); y[:, -1] = 1
+    h = K.ScoreHistogram(8191)
+    h.update_state(y, p)
+    t = torch.from_numpy(y).bool()
+    np.testing.assert_array_equal(h.histogram(), R.label_hist(torch.from_numpy(p), t, ~t, 8191).numpy())
+    assert h.histogram()[-1, -1, 1] == 4
+
+def test_threshold_search_keeps_fractional_weights():
+    "Fractional sample weights reach the search unrounded: its thresholds are those of the weighted histogram."
+    from fastai_multilabel.thresholds import best_thresholds_binned
+    w = np.full((N, 1), .3, 'float32'); w[::3] = 1.7
+    search = K.ThresholdSearch(n_bins=64, per_label=True, apply=False)
+    h = search.histogram
+    for i in range(0, N, 64): h.update_state(Y[i:i+64], PROBS[i:i+64], sample_weight=w[i:i+64])
+    exp = best_thresholds_binned(torch.from_numpy(h.histogram().astype('float64')))[0].numpy()
+    search._validated = True
+    search.on_epoch_end(0, {})
+    np.testing.assert_array_equal(search.label_thresh, exp)
+    assert not np.array_equal(exp, best_thresholds_binned(torch.from_numpy(h.histogram().round().astype('int64')))[0].numpy())

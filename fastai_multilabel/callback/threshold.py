@@ -128,24 +128,17 @@ class ThresholdSearch(Callback):
         kw = dict(beta=self.beta, metric=self.metric)
         if self._hist is not None:
             self._hist.flush()
-            h = self._hist.stream.compute()
-            lth,lsc = best_thresholds_binned(h, min_pos=self.min_pos, **kw)
-            if self.per_label: return lth,lsc.mean(),lth,lsc
-            th,sc = best_thresholds_binned(h, per_label=False, average=self.average, **kw)
-            return th,sc,lth,lsc
-        # under DDP every process gathers the predictions of all (once per epoch) and finds the same thresholds
-        probs,targs = torch.sigmoid(gather_rows(torch.cat(self._preds))),gather_rows(torch.cat(self._targs))
-        self._preds = self._targs = []
-        if self.ignore_index is not None: kw['ignore_index'] = -1
-        if self.constraint:
-            c = {f'min_{self.constraint[0]}': self.constraint[1]}
-            lth,lsc = best_thresholds(probs, targs, **kw, **c)
-            if self.per_label: return lth,lsc.nanmean(),lth,lsc
-            th,sc = best_thresholds(probs, targs, per_label=False, **kw, **c)
-            return th,sc,lth,lsc
-        lth,lsc = best_thresholds(probs, targs, min_pos=self.min_pos, **kw)
-        if self.per_label: return lth,lsc.mean(),lth,lsc
-        th,sc = best_thresholds(probs, targs, per_label=False, average=self.average, **kw)
+            search = partial(best_thresholds_binned, self._hist.stream.compute())
+        else:
+            # under DDP every process gathers the predictions of all (once per epoch) and finds the same thresholds
+            probs,targs = torch.sigmoid(gather_rows(torch.cat(self._preds))),gather_rows(torch.cat(self._targs))
+            self._preds = self._targs = []
+            search = partial(best_thresholds, probs, targs)
+            if self.ignore_index is not None: kw['ignore_index'] = -1
+            if self.constraint: kw[f'min_{self.constraint[0]}'] = self.constraint[1]  # then min_pos is 0 (checked at init)
+        lth,lsc = search(min_pos=self.min_pos, **kw)
+        if self.per_label: return lth,lsc.nanmean(),lth,lsc  # NaN: a label that cannot meet the constraint
+        th,sc = search(per_label=False, average=self.average, **kw)
         return th,sc,lth,lsc
 
 # %% ../../nbs/04_callback.threshold.ipynb #52e412e2
@@ -159,7 +152,8 @@ def _label_scores(probs, targs, th, beta=1., metric='fbeta', ignore_index=None, 
     if constraint is None: return scores_at(probs, targs, th, beta, metric, known=known)
     pm = probs > th
     tp,fp,fn,_ = split_counts(label_counts(pm if known is None else pm & known, targ_mask(targs)), len(probs))
-    return score_from_counts('recall' if constraint[0] == 'precision' else 'precision', tp, fp, fn, average=None, zero_division=math.nan)
+    s = score_from_counts('recall' if constraint[0] == 'precision' else 'precision', tp, fp, fn, average=None, zero_division=math.nan)
+    return torch.where(torch.as_tensor(th) < 1, s, math.nan)  # threshold 1.0: the constraint is not met (as `constrained_thresholds`)
 
 def _objective(probs, targs, th, per_label, average, beta, metric, ignore_index, constraint):
     "The score a search maximises, of thresholds `th`: pooled for one micro threshold, else the mean over labels (NaN left out)."
