@@ -33,12 +33,14 @@ class MultilabelStream(Metric):
         **kwargs # Passed to torchmetrics' `Metric`
     ):
         super().__init__(**kwargs)
-        self.sigmoid,self.thresh = sigmoid,None
+        self.sigmoid,self.thresh,self._work = sigmoid,None,{}  # _work: buffers `hist_codes` reuses from chunk to chunk (not a state)
         if thresh is not None: self.set_thresh(thresh)
         self.add_state('n', torch.zeros((), dtype=torch.long), dist_reduce_fx='sum')
         self.add_state('sums', torch.zeros(3, dtype=torch.float64), dist_reduce_fx='sum')
         self.add_state('lo', torch.tensor(math.inf), dist_reduce_fx='min')   # range of `preds`, checked if they are probabilities
         self.add_state('hi', torch.tensor(-math.inf), dist_reduce_fx='max')
+
+    def __getstate__(self): return {**super().__getstate__(), '_work': {}}  # pickles and copies without the buffers
 
     def __setattr__(self, name, value):
         # torchmetrics' update wrapper sets these two plain attributes on every batch; both would end in object.__setattr__
@@ -233,7 +235,7 @@ class MultilabelStats(MultilabelStream):
 
     def _update_ranking(self, preds, tmask, known):
         "Add the batch to the histograms and kept scores; return its samples' `(lrap, coverage, loss)` if a score ranks them."
-        for b in self.hists: hist_add_(getattr(self, f'hist{b}'), preds, tmask, b, self.sigmoid, known=known)  # sigmoid in hist_codes' copy
+        for b in self.hists: hist_add_(getattr(self, f'hist{b}'), preds, tmask, b, self.sigmoid, known=known, work=self._work)  # sigmoid in hist_codes' copy
         rank = ('r', 0) in self._sources
         if not (self.keep or rank): return None
         probs = preds.sigmoid() if self.sigmoid else preds
@@ -277,7 +279,7 @@ class ThresholdHistogram(MultilabelStream):
         sums = self._add_values(preds, targs)
         finite = preds.device.type == 'cpu' and math.isfinite(sums[2].item())  # on the CPU reading the sum costs nothing
         if self.hist.ndim == 0: self.hist = torch.zeros(preds.shape[1]*(self.n_bins+1)*2, dtype=torch.int32, device=preds.device)
-        hist_add_(self.hist, preds, targs, self.n_bins, self.sigmoid, finite, known)
+        hist_add_(self.hist, preds, targs, self.n_bins, self.sigmoid, finite, known, self._work)
 
     def compute(self):
         h = self.hist.view(-1, self.n_bins+1, 2)

@@ -14,8 +14,8 @@ from .functional import label_counts, split_counts, score_from_counts
 from .formulas import grid_edges
 
 # %% auto #0
-__all__ = ['sorted_bits', 'bits_to_probs', 'cut_scores', 'cut_thresholds', 'best_thresholds', 'scores_at',
-           'constrained_thresholds', 'bin_edges', 'hist_codes', 'hist_add_', 'best_thresholds_binned',
+__all__ = ['WORK_MAX', 'sorted_bits', 'bits_to_probs', 'cut_scores', 'cut_thresholds', 'best_thresholds', 'scores_at',
+           'constrained_thresholds', 'bin_edges', 'scratch', 'hist_codes', 'hist_add_', 'best_thresholds_binned',
            'binned_error_bound']
 
 # %% ../nbs/01b_thresholds.ipynb #11ef778d
@@ -222,38 +222,50 @@ def bin_edges(n_bins=1024, dtype=torch.float32, device=None):
     "The `n_bins + 1` edges 0, 1/n_bins, ..., 1 of the threshold grid (`formulas.grid_edges`, shared with the Keras adapter)."
     return torch.tensor(grid_edges(n_bins), dtype=dtype, device=device)
 
+WORK_MAX = 2**20  # entries: `scratch` keeps buffers up to this size (a few MB) between calls, and allocates larger ones afresh
+
+def scratch(work:dict|None, key, n:int, dtype, device)->Tensor:
+    "A 1-d buffer of `n` entries: `work[key]` reused between calls (grown as needed, up to `WORK_MAX`), fresh without `work`."
+    b = None if work is None else work.get(key)
+    if b is not None and len(b) >= n and b.dtype == dtype and b.device == device: return b[:n]
+    b = torch.empty(n, dtype=dtype, device=device)
+    if work is not None and n <= WORK_MAX: work[key] = b
+    return b
+
 def hist_codes(
     preds:Tensor, # Scores (N, n_labels): probabilities, or logits with `sigmoid=True`
     targs:Tensor, # Targets (N, n_labels): 0/1 floats or a boolean mask
     n_bins:int=1024, # Bins of the threshold grid
-    sigmoid:bool=False, # Apply a float32 sigmoid first (as fastai's `decodes`)
+    sigmoid:bool=False, # Apply a sigmoid first (half-precision scores in float32, as the streams do)
     finite:bool=False, # `preds` are known to hold no NaN (skips one pass)
+    work:dict|None=None, # Buffers kept by the caller and reused from call to call (no fresh memory to fault in per chunk)
 )->Tensor:
     "Flat histogram index `(label * (n_bins+1) + bin) * 2 + is_positive` of each score, label by label; bin i holds ((i-1)/n_bins, i/n_bins]."
-    L,stride = preds.shape[1],2*(n_bins+1)
-    p = preds.T.contiguous()                          # label by label: each label's counts are updated together
-    if p.data_ptr() == preds.data_ptr(): p = p.clone()  # the ops below work in place
-    if sigmoid: p = p.sigmoid_()
-    if not finite: p = p.nan_to_num_(0., 1., 0.)      # NaN: bin 0 here, reported by the value checks
-    if n_bins & (n_bins-1) == 0:  # a power of two: p * n_bins is exact in floating point, so its ceiling is the bin
-        b = p.mul_(n_bins).ceil_()
-        if not sigmoid: b = b.clamp_(0, n_bins)
-    else:
-        b = torch.bucketize(p, bin_edges(n_bins, p.dtype, p.device)).to(p.dtype)
-        if not sigmoid: b = b.clamp_(0, n_bins)  # a probability above 1 stays in its label's last bin (and is reported)
-    t = targs.T if targs.dtype == p.dtype else targs.T.to(p.dtype)
-    if L*stride < 2**24:  # exact in float32: a few in-place passes, cast once to int32
-        offs = torch.arange(L, device=p.device, dtype=p.dtype)[:, None] * stride
-        return b.mul_(2).add_(t).add_(offs).clamp_(0, L*stride-1).to(torch.int32).view(-1)  # clamp: targets not 0/1 stay in range
-    return (b.long()*2 + torch.arange(L, device=p.device)[:, None]*stride + t.long()).clamp_(0, L*stride-1).view(-1)
+    (N,L),stride,preds = preds.shape,2*(n_bins+1),preds.detach()  # codes of a training batch's scores: no graph
+    dt = torch.promote_types(preds.dtype, torch.float32)  # half precision holds neither the bins' arithmetic nor the codes
+    p = scratch(work, 'p', N*L, dt, preds.device).view(N, L)  # row by row: every pass below reads memory in order
+    if sigmoid: torch.sigmoid(preds, out=p) if preds.dtype == dt else p.copy_(preds).sigmoid_()
+    else: p.copy_(preds)
+    if not finite: p.nan_to_num_(0., 1., 0.)        # NaN: bin 0 here, reported by the value checks
+    if n_bins & (n_bins-1) == 0: p.mul_(n_bins).ceil_()  # a power of two: p * n_bins is exact in floating point, so its ceiling is the bin
+    else: p.copy_(torch.bucketize(p, bin_edges(n_bins, dt, p.device)))
+    if not sigmoid: p.clamp_(0, n_bins)              # a probability above 1 stays in its label's last bin (and is reported)
+    t = targs.view(torch.uint8) if targs.dtype == torch.bool else targs  # adding a bool tensor converts it first (4x slower)
+    offs = torch.arange(L, device=p.device, dtype=dt if L*stride < 2**24 else torch.long) * stride
+    if L*stride < 2**24:  # exact in float32: a few in-place passes, then one cast
+        p.mul_(2).add_(t).add_(offs).clamp_(0, L*stride-1)  # clamp: targets other than 0/1 stay in range (and are reported)
+        codes = scratch(work, 'codes', N*L, torch.int32, p.device).view(L, N)
+    else: p,codes = (p.long()*2).add_(t).add_(offs).clamp_(0, L*stride-1),torch.empty(L, N, dtype=torch.long, device=p.device)
+    return codes.copy_(p.T).view(-1)  # label by label: each label's counts are then updated together
 
 def hist_add_(
     hist:Tensor, # Flat int32 histogram of `n_labels * (n_bins+1) * 2` counts, updated in place
     preds:Tensor, targs:Tensor, n_bins:int=1024, sigmoid:bool=False, finite:bool=False, # As `hist_codes`
     known:Tensor|None=None, # Mask of the known entries: the others are left out
+    work:dict|None=None, # As `hist_codes`
 )->Tensor:
     "Add the `hist_codes` of `preds` and `targs` to `hist` (the streaming histograms and the one-shot one share it)."
-    codes = hist_codes(preds, targs, n_bins, sigmoid, finite)
+    codes = hist_codes(preds, targs, n_bins, sigmoid, finite, work)
     if known is not None: codes = codes[known.T.reshape(-1)]
     return hist.index_add_(0, codes, torch.ones(1, dtype=hist.dtype, device=codes.device).expand(len(codes)))
 

@@ -4,7 +4,7 @@ import numpy as np
 from hypothesis import given, settings, strategies as st, HealthCheck
 from sklearn.metrics import fbeta_score
 from fastai_multilabel.all import *
-from fastai_multilabel.thresholds import scores_at
+from fastai_multilabel.thresholds import scores_at, bin_edges, hist_codes
 from helpers import brute_best as brute
 
 def applied(probs, targs, th, beta, metric, per_label, average):
@@ -89,3 +89,53 @@ def test_bad_input():
     with pytest.raises(ValueError, match="`metric` to be one of"): best_thresholds(p, t, metric='auc')
     with pytest.raises(ValueError, match="`average` to be one of"): best_thresholds(p, t, per_label=False, average='weighted')
     with pytest.raises(ValueError, match="at least one sample"): best_thresholds(p[:0], t[:0])
+
+def codes_by_hand(preds, targs, n_bins, sigmoid):
+    "Each score's histogram index, from the bin rule ((i-1)/n_bins, i/n_bins] read off float32 edges, label by label."
+    p = preds.to(torch.promote_types(preds.dtype, torch.float32))  # half precision in float32, float64 as it is
+    p = (p.sigmoid() if sigmoid else p).nan_to_num(0., 1., 0.).clamp(0, 1)
+    bins = (bin_edges(n_bins, p.dtype)[None, None] < p[..., None]).sum(-1)  # edges below the score
+    labels = torch.arange(p.shape[1])[None]
+    return ((labels * (n_bins+1) + bins) * 2 + targs.long()).T.reshape(-1)
+
+@pytest.mark.parametrize('dtype', [torch.float16, torch.float32, torch.float64])
+@pytest.mark.parametrize('n_bins', [1024, 200])
+@pytest.mark.parametrize('sigmoid', [False, True])
+def test_hist_codes_by_hand_with_and_without_reused_buffers(dtype, n_bins, sigmoid):
+    g = torch.Generator().manual_seed(n_bins + sigmoid)
+    work = {}
+    for n in (300, 50, 300):  # a smaller chunk reuses the buffers, a larger one grows them
+        probs = torch.rand(n, 7, generator=g)
+        probs[:20] = bin_edges(n_bins)[torch.randint(0, n_bins+1, (20, 7), generator=g)]  # scores on the edges
+        preds = (torch.logit(probs.double()) if sigmoid else probs).to(dtype)
+        targs = torch.rand(n, 7, generator=g) < .3
+        want = codes_by_hand(preds, targs, n_bins, sigmoid)
+        for t in (targs, targs.float()):
+            assert torch.equal(hist_codes(preds, t, n_bins, sigmoid).long(), want)
+            assert torch.equal(hist_codes(preds, t, n_bins, sigmoid, work=work).long(), want)
+    assert set(work) == {'p', 'codes'} and len(work['p']) == 300 * 7
+
+def test_hist_codes_past_float32_exact_codes():
+    "8,200 labels x 1,025 bins x 2 > 2**24: the codes are computed in int64."
+    g = torch.Generator().manual_seed(0)
+    probs, targs = torch.rand(3, 8200, generator=g), torch.rand(3, 8200, generator=g) < .5
+    codes = hist_codes(probs, targs)
+    assert codes.dtype == torch.int64 and torch.equal(codes, codes_by_hand(probs, targs, 1024, False))
+    assert codes.max() >= 2**24
+
+def test_hist_codes_buffers_bounded_and_not_pickled(monkeypatch):
+    import pickle, copy
+    from fastai_multilabel import thresholds
+    monkeypatch.setattr(thresholds, 'WORK_MAX', 1000)
+    work = {}
+    probs, targs = torch.rand(100, 10), torch.rand(100, 10) < .5
+    a = hist_codes(probs, targs, work=work)
+    assert set(work) == {'p', 'codes'} and work['codes'].data_ptr() == a.data_ptr()
+    big = torch.rand(101, 10)
+    b = hist_codes(big, targs[:1].expand(101, -1), work=work)  # 1,010 entries: above WORK_MAX, allocated and not kept
+    assert len(work['p']) == 1000 and b.data_ptr() != work['codes'].data_ptr()
+    h = ThresholdHistogram(sigmoid=False)
+    h.update(probs, targs.float())
+    assert h._work and not pickle.loads(pickle.dumps(h))._work and not copy.deepcopy(h)._work
+    h2 = pickle.loads(pickle.dumps(h)); h2.update(probs, targs.float())
+    assert torch.equal(h2.compute(), 2 * h.compute())
