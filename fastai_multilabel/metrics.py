@@ -7,6 +7,7 @@ Docs: https://fastai-multilabel.github.io/fastai_multilabel/metrics.html.md"""
 # %% ../nbs/03_metrics.ipynb #412e0710
 from __future__ import annotations
 import warnings, weakref
+from contextlib import nullcontext
 from functools import partial
 from operator import itemgetter
 import torch
@@ -122,16 +123,17 @@ class _Pass:
         if not self._buf: return
         (ps,ts),n = zip(*self._buf),len(self._buf)
         self._buf,self._n,self._res,self._cache = [],0,None,{}
-        self.stats.update(ps[0] if n == 1 else torch.cat(ps), ts[0] if n == 1 else torch.cat(ts))
+        with one_thread(ps[0].device): self.stats.update(ps[0] if n == 1 else torch.cat(ps), ts[0] if n == 1 else torch.cat(ts))
 
     def value(self, m):
         "`m`'s value (a tensor): `m._fn` of the results of its needs, computed once per epoch however many columns ask."
         self.flush()
         if self.stats.update_count == 0: return None
-        if self._res is None: self._res = self.stats.compute()
         key = (m._fn, m._needs)
         if key not in self._cache:
-            self._cache[key] = m._fn(*(self._res[k] if i is None else self._res[k][i] for k,i in map(self.slots.get, m._needs)))
+            with nullcontext() if self.stats.keep else one_thread(self.stats.device):  # O(labels x bins) unless scores are kept: see `flush`
+                if self._res is None: self._res = self.stats.compute()
+                self._cache[key] = m._fn(*(self._res[k] if i is None else self._res[k][i] for k,i in map(self.slots.get, m._needs)))
         return self._cache[key]
 
 _no_accumulate = id  # a follower's accumulate: the cheapest call of one argument that does nothing (a builtin)

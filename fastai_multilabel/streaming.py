@@ -7,6 +7,7 @@ Docs: https://fastai-multilabel.github.io/fastai_multilabel/streaming.html.md"""
 # %% ../nbs/02_streaming.ipynb #eb7bf56e
 from __future__ import annotations
 import math
+from contextlib import contextmanager
 import torch
 from torch import Tensor
 from torchmetrics import Metric
@@ -17,7 +18,8 @@ from .thresholds import *
 from .ranking import sample_ranking, ranking_weights
 
 # %% auto #0
-__all__ = ['CHUNK', 'MultilabelStream', 'LabelCounts', 'SampleAverage', 'MultilabelStats', 'ThresholdHistogram', 'BufferedUpdate']
+__all__ = ['CHUNK', 'MultilabelStream', 'LabelCounts', 'SampleAverage', 'MultilabelStats', 'ThresholdHistogram', 'one_thread',
+           'BufferedUpdate']
 
 # %% ../nbs/02_streaming.ipynb #9837e688
 def _cut(thresh, sigmoid):
@@ -289,6 +291,15 @@ class ThresholdHistogram(MultilabelStream):
 # %% ../nbs/02_streaming.ipynb #030a5fb3
 CHUNK = 2**18  # scores kept before a buffered update
 
+@contextmanager
+def one_thread(device):
+    "Run the block's torch ops on one thread if `device` is the CPU (the calling thread's setting, restored after)."
+    n = torch.get_num_threads()
+    if n == 1 or torch.device(device).type != 'cpu': yield; return
+    torch.set_num_threads(1)
+    try: yield
+    finally: torch.set_num_threads(n)
+
 class BufferedUpdate:
     "Update `stream` with batches concatenated up to `chunk` scores (`CHUNK` if None); call `flush()` before `stream.compute()`."
     def __init__(self, stream:MultilabelStream, chunk:int|None=None): self.stream,self.chunk,self._buf,self._n = stream,chunk or CHUNK,[],0
@@ -299,4 +310,4 @@ class BufferedUpdate:
         if not self._buf: return
         ps,ts = zip(*self._buf)
         self._buf,self._n = [],0
-        self.stream.update(ps[0] if len(ps) == 1 else torch.cat(ps), ts[0] if len(ts) == 1 else torch.cat(ts))
+        with one_thread(ps[0].device): self.stream.update(ps[0] if len(ps) == 1 else torch.cat(ps), ts[0] if len(ts) == 1 else torch.cat(ts))

@@ -109,3 +109,21 @@ def test_metric_called_on_tensors():
     assert m.value == before                                    # the running state is left alone
     with pytest.warns(UserWarning, match=r"`preds` all lie in \[0, 1\]"): FScore()(probs, targs)
     with pytest.raises(ValueError, match="thresh='tuned' reads it from a learner"): FScore(thresh='tuned')(preds, targs)
+
+def test_updates_and_epoch_values_on_one_thread_and_the_setting_restored(monkeypatch):
+    "The chunk updates and the histogram values run on one thread, the exact (kept-scores) values on the caller's threads."
+    from sklearn.metrics import average_precision_score
+    seen, n0 = [], torch.get_num_threads()
+    upd, cmp = MultilabelStats.update, MultilabelStats.compute
+    monkeypatch.setattr(MultilabelStats, 'update', lambda self, *a: (seen.append(('update', torch.get_num_threads())), upd(self, *a))[1])
+    monkeypatch.setattr(MultilabelStats, 'compute', lambda self: (seen.append(('compute', self.keep, torch.get_num_threads())), cmp(self))[1])
+    g = torch.Generator().manual_seed(0)
+    preds, targs = torch.randn(300, 4, generator=g), (torch.rand(300, 4, generator=g) < .4).float()
+    torch.set_num_threads(2)
+    try:
+        binned, exact = AveragePrecision()(preds, targs), AveragePrecision(n_bins=None)(preds, targs)
+        assert torch.get_num_threads() == 2
+    finally: torch.set_num_threads(n0)
+    assert seen == [('update', 1), ('compute', False, 1), ('update', 1), ('compute', True, 2)]
+    want = average_precision_score(targs.numpy(), preds.numpy(), average='macro')
+    assert abs(exact - want) < 1e-12 and abs(binned - multilabel_average_precision(preds, targs, sigmoid=True, n_bins=1024).item()) < 1e-12
