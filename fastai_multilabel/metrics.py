@@ -123,7 +123,7 @@ class _Pass:
         if not self._buf: return
         (ps,ts),n = zip(*self._buf),len(self._buf)
         self._buf,self._n,self._res,self._cache = [],0,None,{}
-        with one_thread(ps[0].device): self.stats.update(ps[0] if n == 1 else torch.cat(ps), ts[0] if n == 1 else torch.cat(ts))
+        self.stats.update(ps[0] if n == 1 else torch.cat(ps), ts[0] if n == 1 else torch.cat(ts))
 
     def value(self, m):
         "`m`'s value (a tensor): `m._fn` of the results of its needs, computed once per epoch however many columns ask."
@@ -131,7 +131,7 @@ class _Pass:
         if self.stats.update_count == 0: return None
         key = (m._fn, m._needs)
         if key not in self._cache:
-            with nullcontext() if self.stats.keep else one_thread(self.stats.device):  # O(labels x bins) unless scores are kept: see `flush`
+            with nullcontext() if self.stats.keep else one_thread(self.stats.device):  # O(labels x bins) unless scores are kept: see `one_thread`
                 if self._res is None: self._res = self.stats.compute()
                 self._cache[key] = m._fn(*(self._res[k] if i is None else self._res[k][i] for k,i in map(self.slots.get, m._needs)))
         return self._cache[key]

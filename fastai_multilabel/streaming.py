@@ -310,4 +310,4 @@ class BufferedUpdate:
         if not self._buf: return
         ps,ts = zip(*self._buf)
         self._buf,self._n = [],0
-        with one_thread(ps[0].device): self.stream.update(ps[0] if len(ps) == 1 else torch.cat(ps), ts[0] if len(ts) == 1 else torch.cat(ts))
+        self.stream.update(ps[0] if len(ps) == 1 else torch.cat(ps), ts[0] if len(ts) == 1 else torch.cat(ts))
