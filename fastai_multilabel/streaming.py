@@ -43,6 +43,7 @@ class MultilabelStream(Metric):
         self.add_state('hi', torch.tensor(-math.inf), dist_reduce_fx='max')
 
     def __getstate__(self): return {**super().__getstate__(), '_work': {}}  # pickles and copies without the buffers
+    def __setstate__(self, state): super().__setstate__({'_work': {}, **state})  # and streams pickled before they existed
 
     def __setattr__(self, name, value):
         # torchmetrics' update wrapper sets these two plain attributes on every batch; both would end in object.__setattr__
@@ -291,11 +292,13 @@ class ThresholdHistogram(MultilabelStream):
 # %% ../nbs/02_streaming.ipynb #030a5fb3
 CHUNK = 2**18  # scores kept before a buffered update
 
+_OPENMP = 'OpenMP' in torch.__config__.parallel_info().split('parallel backend:')[-1]  # other pools warn on a change once they ran
+
 @contextmanager
 def one_thread(device):
-    "Run the block's torch ops on one thread if `device` is the CPU (the calling thread's setting, restored after)."
+    "Run the block's torch ops on one thread if `device` is the CPU (the calling thread's setting, restored after; OpenMP builds)."
     n = torch.get_num_threads()
-    if n == 1 or torch.device(device).type != 'cpu': yield; return
+    if n == 1 or not _OPENMP or torch.device(device).type != 'cpu': yield; return
     torch.set_num_threads(1)
     try: yield
     finally: torch.set_num_threads(n)

@@ -255,7 +255,7 @@ def hist_codes(
     if L*stride < 2**24:  # exact in float32: a few in-place passes, then one cast
         p.mul_(2).add_(t).add_(offs).clamp_(0, L*stride-1)  # clamp: targets other than 0/1 stay in range (and are reported)
         codes = scratch(work, 'codes', N*L, torch.int32, p.device).view(L, N)
-    else: p,codes = (p.long()*2).add_(t).add_(offs).clamp_(0, L*stride-1),torch.empty(L, N, dtype=torch.long, device=p.device)
+    else: p,codes = (p.long()*2).add_(t.long()).add_(offs).clamp_(0, L*stride-1),torch.empty(L, N, dtype=torch.long, device=p.device)
     return codes.copy_(p.T).view(-1)  # label by label: each label's counts are then updated together
 
 def hist_add_(

@@ -119,9 +119,13 @@ def test_hist_codes_past_float32_exact_codes():
     "8,200 labels x 1,025 bins x 2 > 2**24: the codes are computed in int64."
     g = torch.Generator().manual_seed(0)
     probs, targs = torch.rand(3, 8200, generator=g), torch.rand(3, 8200, generator=g) < .5
-    codes = hist_codes(probs, targs)
-    assert codes.dtype == torch.int64 and torch.equal(codes, codes_by_hand(probs, targs, 1024, False))
+    for t in (targs, targs.float(), targs.double()):
+        codes = hist_codes(probs, t)
+        assert codes.dtype == torch.int64 and torch.equal(codes, codes_by_hand(probs, targs, 1024, False))
     assert codes.max() >= 2**24
+    h = ThresholdHistogram(sigmoid=False)
+    h.update(probs, targs.float())  # float targets through a stream
+    assert torch.equal(h.compute()[..., 1].sum(1), targs.sum(0))
 
 def test_hist_codes_buffers_bounded_and_not_pickled(monkeypatch):
     import pickle, copy
@@ -139,3 +143,6 @@ def test_hist_codes_buffers_bounded_and_not_pickled(monkeypatch):
     assert h._work and not pickle.loads(pickle.dumps(h))._work and not copy.deepcopy(h)._work
     h2 = pickle.loads(pickle.dumps(h)); h2.update(probs, targs.float())
     assert torch.equal(h2.compute(), 2 * h.compute())
+    state = h.__getstate__(); del state['_work']  # a stream pickled before streams kept buffers
+    h3 = ThresholdHistogram.__new__(ThresholdHistogram); h3.__setstate__(state); h3.update(probs, targs.float())
+    assert torch.equal(h3.compute(), 2 * h.compute())
