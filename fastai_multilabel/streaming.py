@@ -84,6 +84,10 @@ class MultilabelStream(Metric):
             torch.minimum(self.lo, lo, out=self.lo); torch.maximum(self.hi, hi, out=self.hi)
         return sums
 
+    def _finite(self, preds, sums):
+        "Whether `preds` are known to hold no NaN or infinity: read off their sum on the CPU, where that costs nothing (else False)."
+        return preds.device.type == 'cpu' and math.isfinite(sums[2].item())
+
     def _check_n_labels(self, n_labels, preds):
         if n_labels != preds.shape[1]:
             raise ValueError(f"Expected every batch of `preds` to have the {n_labels} labels of the first, but got shape {tuple(preds.shape)}")
@@ -197,7 +201,7 @@ class MultilabelStats(MultilabelStream):
         if self.pos.ndim: self._check_n_labels(len(self.pos), preds)
         known = None
         if self.ignore_index is not None: targs,known = known_targs(targs, self.ignore_index)
-        self._add_values(preds, targs)
+        sums = self._add_values(preds, targs)
         tmask = targ_mask(targs)
         if targs.dtype != torch.bool and targs.numel():  # targets in [0, 1] whose squares sum to their sum are 0 or 1 (t*t < t inside (0, 1))
             lo,hi = torch.aminmax(targs)
@@ -209,7 +213,7 @@ class MultilabelStats(MultilabelStream):
         if self.pos.ndim == 0: self._first(L, pos.device)
         self.pos.add_(pos.long() if pos.is_floating_point() else pos)
         if known is not None: self.n_known.add_(known.sum(0))
-        ranks = self._update_ranking(preds, tmask, known) if self.hists or self.keep or ('r', 0) in self._sources else None
+        ranks = self._update_ranking(preds, tmask, known, sums) if self.hists or self.keep or ('r', 0) in self._sources else None
         if not self.scores and not self.counts and not self.topk_counts: return
         s_pos = None if not self.scores else targs.sum(1) if targs.dtype == torch.float32 else tmask.sum(1, dtype=torch.int32)
         per_sample,n_lab = {},(L if known is None else known.sum(1, dtype=torch.int32))
@@ -236,9 +240,10 @@ class MultilabelStats(MultilabelStream):
             ok = ~s.isnan()
             getattr(self, f'total{j}').add_(torch.where(ok, s, 0.).sum()); getattr(self, f'n_scored{j}').add_(ok.sum())
 
-    def _update_ranking(self, preds, tmask, known):
+    def _update_ranking(self, preds, tmask, known, sums):
         "Add the batch to the histograms and kept scores; return its samples' `(lrap, coverage, loss)` if a score ranks them."
-        for b in self.hists: hist_add_(getattr(self, f'hist{b}'), preds, tmask, b, self.sigmoid, known=known, work=self._work)  # sigmoid in hist_codes' copy
+        finite = bool(self.hists) and self._finite(preds, sums)
+        for b in self.hists: hist_add_(getattr(self, f'hist{b}'), preds, tmask, b, self.sigmoid, finite, known, self._work)  # sigmoid in hist_codes' copy
         rank = ('r', 0) in self._sources
         if not (self.keep or rank): return None
         probs = preds.sigmoid() if self.sigmoid else preds
@@ -279,8 +284,7 @@ class ThresholdHistogram(MultilabelStream):
         preds = as_float32(preds)
         targs,known = known_targs(targs, self.ignore_index)  # unknown entries: left out of the histogram
         if self.hist.ndim: self._check_n_labels(len(self.hist) // (2*(self.n_bins+1)), preds)
-        sums = self._add_values(preds, targs)
-        finite = preds.device.type == 'cpu' and math.isfinite(sums[2].item())  # on the CPU reading the sum costs nothing
+        finite = self._finite(preds, self._add_values(preds, targs))
         if self.hist.ndim == 0: self.hist = torch.zeros(preds.shape[1]*(self.n_bins+1)*2, dtype=torch.int32, device=preds.device)
         hist_add_(self.hist, preds, targs, self.n_bins, self.sigmoid, finite, known, self._work)
 

@@ -251,8 +251,9 @@ def hist_codes(
     else: p.copy_(torch.bucketize(p, bin_edges(n_bins, dt, p.device)))
     if not sigmoid: p.clamp_(0, n_bins)              # a probability above 1 stays in its label's last bin (and is reported)
     t = targs.view(torch.uint8) if targs.dtype == torch.bool else targs  # adding a bool tensor converts it first (4x slower)
-    offs = torch.arange(L, device=p.device, dtype=dt if L*stride < 2**24 else torch.long) * stride
-    if L*stride < 2**24:  # exact in float32: a few in-place passes, then one cast
+    small = L*stride < 2**24  # codes exact in float32: a few in-place passes, then one cast
+    offs = torch.arange(L, device=p.device, dtype=dt if small else torch.long) * stride
+    if small:
         p.mul_(2).add_(t).add_(offs).clamp_(0, L*stride-1)  # clamp: targets other than 0/1 stay in range (and are reported)
         codes = scratch(work, 'codes', N*L, torch.int32, p.device).view(L, N)
     else: p,codes = (p.long()*2).add_(t.long()).add_(offs).clamp_(0, L*stride-1),torch.empty(L, N, dtype=torch.long, device=p.device)

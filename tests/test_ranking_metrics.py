@@ -201,3 +201,11 @@ def test_bad_input():
     with pytest.raises(TypeError, match='unpacked'): PerLabelAveragePrecision(['a'])(torch.zeros(2, 1), torch.zeros(2, 1))
     x, t = data(L=6)
     with pytest.raises(ValueError, match='Expected `labels` to name every output'): feed_all(list(PerLabelRocAuc(list('abc'))), x, t)
+
+@pytest.mark.parametrize('bad', [float('nan'), float('inf'), -float('inf')])
+def test_non_finite_scores_reported_by_the_histogram_metrics(bad):
+    "A NaN or infinite score passes the histogram's update (its codes stay in range) and is reported at the epoch's value."
+    x, t = data(L=6)
+    x = x.clone(); x[5, 1] = bad
+    for m in (AveragePrecision(), RocAuc(n_bins=200)):
+        with pytest.raises(ValueError, match='Expected finite `preds`'): feed(m, x, t)

@@ -138,6 +138,7 @@ def test_hist_codes_buffers_bounded_and_not_pickled(monkeypatch):
     big = torch.rand(101, 10)
     b = hist_codes(big, targs[:1].expand(101, -1), work=work)  # 1,010 entries: above WORK_MAX, allocated and not kept
     assert len(work['p']) == 1000 and b.data_ptr() != work['codes'].data_ptr()
+    assert torch.equal(b.long(), codes_by_hand(big, targs[:1].expand(101, -1), 1024, False))
     h = ThresholdHistogram(sigmoid=False)
     h.update(probs, targs.float())
     assert h._work and not pickle.loads(pickle.dumps(h))._work and not copy.deepcopy(h)._work
