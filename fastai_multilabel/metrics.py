@@ -22,11 +22,11 @@ from .functional import TORCH
 from .ranking import label_ranking, hist_ranking, average_ranking, warn_undefined
 
 # %% auto #0
-__all__ = ['MultilabelMetric', 'gather_rows', 'ThresholdAccuracy', 'SubsetAccuracy', 'FScore', 'Jaccard', 'HammingLoss',
-           'TopKAccuracy', 'PrecisionAtK', 'RecallAtK', 'PerLabelMetrics', 'PerLabelRecall', 'PerLabelPrecision',
-           'PerLabelFScore', 'AveragePrecision', 'RocAuc', 'PerLabelAveragePrecision', 'PerLabelRocAuc',
-           'LabelRankingAveragePrecision', 'CoverageError', 'RankingLoss', 'paper_metrics', 'default_metrics',
-           'check_metric_names']
+__all__ = ['world_size', 'MultilabelMetric', 'gather_rows', 'ThresholdAccuracy', 'SubsetAccuracy', 'FScore', 'Jaccard',
+           'HammingLoss', 'TopKAccuracy', 'PrecisionAtK', 'RecallAtK', 'PerLabelMetrics', 'PerLabelRecall',
+           'PerLabelPrecision', 'PerLabelFScore', 'AveragePrecision', 'RocAuc', 'PerLabelAveragePrecision',
+           'PerLabelRocAuc', 'LabelRankingAveragePrecision', 'CoverageError', 'RankingLoss', 'paper_metrics',
+           'default_metrics', 'check_metric_names']
 
 # %% ../nbs/03_metrics.ipynb #751d370b
 def _check_tuned(thresh):
@@ -56,30 +56,39 @@ def _score_fn(spec):
 
 def _sample_score(kind, beta, zero_division, tp, pp, pos, n_labels): return sample_scores_from_counts(kind, tp, pp, pos, beta, zero_division)
 
+def world_size():
+    "The number of processes of the default `torch.distributed` group (1 when none is initialized)."
+    import torch.distributed as dist
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
 class _Pass:
-    "The shared, buffered pass of a group of `MultilabelMetric`s over one epoch: one `MultilabelStats` for all of them."
-    def __init__(self, members, sigmoid=True, ignore_index=None):
+    "The shared, buffered pass of a group of `MultilabelMetric`s over one epoch: one `MultilabelStats` for all of their `needs`."
+    def __init__(self, needs, sigmoid=True, ignore_index=None, sync=True):
+        self.needs,self.key,self.sync = list(dict.fromkeys(needs)),(sigmoid, check_ignore_index(ignore_index)),sync
+        self._build()
+        self.members,self.n_labels,self._buf,self._n,self._res,self._cache,self.closed = [],None,[],0,None,{},False
+
+    def _build(self):
+        "The statistics of `needs`: one threshold per distinct threshold, one slot of `MultilabelStats.compute` per need."
         tidx,threshs,count_keys,scores,self.slots = {},[],[],[],{}
         ks,hists,keep = [],[],False
         def t_index(key):
             if key not in tidx: tidx[key] = len(threshs); threshs.append(_thresh_of(key))
             return tidx[key]
-        for m in members:
-            for need in m._needs:
-                if need in self.slots: continue
-                if need[0] == 'counts':
-                    t_index(need[1]); self.slots[need] = 'counts',len(count_keys); count_keys.append(need[1])
-                elif need[0] == 'kcounts': self.slots[need] = 'kcounts',len(ks); ks.append(need[1])
-                elif need[0] == 'hist': self.slots[need] = 'hists',len(hists); hists.append(need[1])
-                elif need[0] == 'kept': self.slots[need] = 'kept',None; keep = True
-                else:
-                    _,src,spec = need
-                    self.slots[need] = 'scores',len(scores)
-                    scores.append((('t', t_index(src[1])) if src[0] == 't' else src, _score_fn(spec)))
+        for need in self.needs:
+            if need[0] == 'counts':
+                t_index(need[1]); self.slots[need] = 'counts',len(count_keys); count_keys.append(need[1])
+            elif need[0] == 'kcounts': self.slots[need] = 'kcounts',len(ks); ks.append(need[1])
+            elif need[0] == 'hist': self.slots[need] = 'hists',len(hists); hists.append(need[1])
+            elif need[0] == 'kept': self.slots[need] = 'kept',None; keep = True
+            else:
+                _,src,spec = need
+                self.slots[need] = 'scores',len(scores)
+                scores.append((('t', t_index(src[1])) if src[0] == 't' else src, _score_fn(spec)))
+        sigmoid,ii = self.key
         self.stats = MultilabelStats(threshs, counts=[tidx[k] for k in count_keys], scores=scores, sigmoid=sigmoid, topk_counts=ks,
-                                     hists=hists, keep=keep, ignore_index=ignore_index)
+                                     hists=hists, keep=keep, ignore_index=ii, sync_on_compute=self.sync)
         self.tuned = tidx.get('tuned')
-        self.members,self.n_labels,self._buf,self._n,self._res,self._cache = members,None,[],0,None,{}
 
     @classmethod
     def start(cls, metric, learn):
@@ -87,9 +96,22 @@ class _Pass:
         peers = [m for m in getattr(learn, 'metrics', ()) or ()
                  if isinstance(m, MultilabelMetric) and m is not metric and m._pass is None and m.sigmoid == metric.sigmoid
                  and m.ignore_index == metric.ignore_index]
-        p = cls([metric, *peers], metric.sigmoid, metric.ignore_index)
+        p = cls([n for m in (metric, *peers) for n in m._needs], metric.sigmoid, metric.ignore_index)
+        p.members = [metric, *peers]
         metric._pass = p
         for m in peers: m._pass,m.accumulate = p,_no_accumulate  # followers: nothing to do per batch
+        return p
+
+    @classmethod
+    def orphan(cls, metric):
+        "The pass of `metric` on a process that saw no batch this epoch, shared with the other metrics of its kind read there (see below)."
+        key = (metric.sigmoid, metric.ignore_index)
+        p = _orphans.get(key)
+        if p is None or p.closed: p = _orphans[key] = cls([], *key)
+        if p._res is None and any(n not in p.slots for n in metric._needs): p.needs += metric._needs; p.needs = list(dict.fromkeys(p.needs)); p._build()
+        metric._pass = p
+        if p.members: metric.accumulate = _no_accumulate
+        p.members.append(metric)
         return p
 
     def update(self, preds, targs, learn=None):
@@ -107,7 +129,8 @@ class _Pass:
 
     def _check_labels(self, preds):
         n = preds.shape[1]
-        if self.n_labels is not None: self.stats._check_n_labels(self.n_labels, preds)  # raises: a batch with other labels
+        if self.n_labels is not None:  # a batch with other labels than the first
+            raise ValueError(f"Expected every batch of `preds` to have the {self.n_labels} labels of the first, but got shape {tuple(preds.shape)}")
         for t in self.stats.threshs: check_thresh(t, n)
         for k in self.stats._ks: check_k(k, n)  # at the first batch, not at the end of the epoch
         for b in self.stats.hists:
@@ -125,18 +148,51 @@ class _Pass:
         self._buf,self._n,self._res,self._cache = [],0,None,{}
         self.stats.update(ps[0] if n == 1 else torch.cat(ps), ts[0] if n == 1 else torch.cat(ts))
 
+    def _threads(self):
+        "Epoch values from counts and histograms on one thread (O(labels x bins): see `one_thread`); from kept scores on the caller's."
+        return nullcontext() if self.stats.keep else one_thread(self.stats.device)
+
     def value(self, m):
-        "`m`'s value (a tensor): `m._fn` of the results of its needs, computed once per epoch however many columns ask."
+        "`m`'s value (a tensor): `m._fn` of the results of its needs, computed once per epoch however many columns ask; None without a labelled batch."
         self.flush()
-        if self.stats.update_count == 0: return None
+        if self._res is None: self._res = self._compute()
+        if self._res is False: return None
         key = (m._fn, m._needs)
         if key not in self._cache:
-            with nullcontext() if self.stats.keep else one_thread(self.stats.device):  # O(labels x bins) unless scores are kept: see `one_thread`
-                if self._res is None: self._res = self.stats.compute()
-                self._cache[key] = m._fn(*(self._res[k] if i is None else self._res[k][i] for k,i in map(self.slots.get, m._needs)))
+            lost = [n for n in m._needs if n not in self.slots]
+            if lost: raise ValueError(f"Expected `{m.name}` to be read after its pass was synced with the other processes, but it needs {lost}, "
+                                      "which they do not count: give every process the same metrics")
+            with self._threads(): self._cache[key] = m._fn(*(self._res[k] if i is None else self._res[k][i] for k,i in map(self.slots.get, m._needs)))
         return self._cache[key]
 
+    def _compute(self):
+        "The statistics of the epoch, summed across processes if `sync`; False if no process saw a labelled batch."
+        if self.sync and world_size() > 1:
+            if not self._agree(): return False
+        elif self.stats.update_count == 0: return False
+        with self._threads(), warnings.catch_warnings():
+            warnings.filterwarnings('ignore', message='.*was called before the ``update`` method')  # a process that saw no batch
+            return self.stats.compute()
+
+    def _agree(self):
+        "Agree with the other processes on what is counted: a process that saw no batch builds the statistics the others have, empty."
+        import torch.distributed as dist
+        L = self.stats.labels_seen()
+        infos = [None] * dist.get_world_size()
+        dist.all_gather_object(infos, (self.key, self.needs, L))  # once per pass and epoch
+        if len({k for k,_,_ in infos}) > 1:
+            raise ValueError("Expected every process to read the metrics' values in the same order, but they read passes of other `sigmoid`, "
+                             f"`ignore_index` at once: {[k for k,_,_ in infos]}")
+        full = [(needs, n) for _,needs,n in infos if n is not None]
+        if not full: return False
+        needs = full[0][0]
+        if any(nd != needs for nd,_ in full) or any(n not in needs for _,nd,_ in infos for n in nd):
+            raise ValueError("Expected the same metrics on every process, but their passes count other statistics: "
+                             f"{[nd for _,nd,_ in infos]}")
+        if L is None: self.needs = list(needs); self._build()
+        return True
 _no_accumulate = id  # a follower's accumulate: the cheapest call of one argument that does nothing (a builtin)
+_orphans = {}  # (sigmoid, ignore_index): the pass that the metrics of a process without a batch read this epoch
 
 # %% ../nbs/03_metrics.ipynb #f88a1424
 class MultilabelMetric(Metric):
@@ -156,6 +212,7 @@ class MultilabelMetric(Metric):
         self.sigmoid,self.n_labels,self._pass,self.ignore_index = sigmoid,n_labels,None,check_ignore_index(ignore_index)
 
     def reset(self):
+        if self._pass is not None: self._pass.closed = True  # a process without a batch starts a new pass of its own (`_Pass.orphan`)
         self._pass = None
         self.__dict__.pop('accumulate', None)  # a follower of the last pass accumulates again
 
@@ -178,11 +235,13 @@ class MultilabelMetric(Metric):
         if thresholded and self.sigmoid and preds.min() >= 0 and preds.max() <= 1:
             warnings.warn(f"`preds` all lie in [0, 1]: `{self.name}` applies a sigmoid to them; if they are probabilities "
                           "(as `learn.get_preds()` returns), build the metric with sigmoid=False")
-        p = _Pass([self], self.sigmoid, self.ignore_index)
+        p = _Pass(self._needs, self.sigmoid, self.ignore_index, sync=False)  # these tensors only, on this process only
+        p.members = [self]
         p.update(preds, targs)
         return self._pass_value(p)
 
     def _pass_value(self, p):
+        if p is None and world_size() > 1: p = _Pass.orphan(self)  # no batch here: join the other processes' sync
         res = None if p is None else p.value(self)
         if res is None: return float('nan')  # no labelled batch (fastai's `predict`, `get_preds` on unlabelled data): quietly NaN
         return (res if self.idx is None else res[self.idx]).item()
@@ -220,18 +279,24 @@ def _real_rows(learn, bs):
     return max(0, min(bs, dl.n - start))
 
 def gather_rows(t:Tensor)->Tensor:
-    "`t` (N, ...) of every process concatenated in rank order under DDP (sizes may differ); `t` itself in one process."
+    "`t` (N, ...) of every process concatenated in rank order under DDP (sizes may differ; a process without rows passes any `(0, ...)` of the same ndim); `t` itself in one process."
     import torch.distributed as dist
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1: return t
-    x = t.to(torch.uint8) if t.dtype == torch.bool else t  # gloo gathers no bool tensors
-    n = torch.tensor([len(x)], device=x.device)
-    ns = [torch.zeros_like(n) for _ in range(dist.get_world_size())]
-    dist.all_gather(ns, n)
-    ns = [int(k) for k in ns]
-    full = torch.cat([x, x.new_zeros((max(ns) - len(x), *x.shape[1:]))])
-    out = [torch.empty_like(full) for _ in ns]
-    dist.all_gather(out, full)
-    res = torch.cat([o[:k] for o,k in zip(out, ns)])
+    if world_size() == 1: return t
+    nccl = dist.get_backend() == 'nccl'
+    dev = torch.device('cuda', torch.cuda.current_device()) if nccl and t.device.type == 'cpu' else t.device  # NCCL gathers CUDA tensors
+    x = (t.to(torch.uint8) if t.dtype == torch.bool else t).to(dev)  # gloo gathers no bool tensors
+    shapes = [torch.zeros(x.ndim, dtype=torch.long, device=dev) for _ in range(dist.get_world_size())]
+    dist.all_gather(shapes, torch.tensor(x.shape, device=dev))
+    shapes = [s.tolist() for s in shapes]
+    full = [s[1:] for s in shapes if s[0]]
+    if not full: return t
+    if any(s != full[0] for s in full):
+        raise ValueError(f"Expected rows of one shape on every process, but got shapes {[tuple(s) for s in shapes]}")
+    pad = x.new_zeros((max(s[0] for s in shapes), *full[0]))
+    if len(x): pad[:len(x)] = x
+    out = [torch.empty_like(pad) for _ in shapes]
+    dist.all_gather(out, pad)
+    res = torch.cat([o[:s[0]] for o,s in zip(out, shapes)]).to(t.device)
     return res.bool() if t.dtype == torch.bool else res
 
 # %% ../nbs/03_metrics.ipynb #63a97919

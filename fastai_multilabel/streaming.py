@@ -18,32 +18,108 @@ from .thresholds import *
 from .ranking import sample_ranking, ranking_weights
 
 # %% auto #0
-__all__ = ['CHUNK', 'MultilabelStream', 'LabelCounts', 'SampleAverage', 'MultilabelStats', 'ThresholdHistogram', 'one_thread',
-           'BufferedUpdate']
+__all__ = ['CHUNK', 'check_n_labels', 'NoBatchError', 'MultilabelStream', 'LabelCounts', 'SampleAverage', 'MultilabelStats',
+           'ThresholdHistogram', 'one_thread', 'BufferedUpdate']
 
 # %% ../nbs/02_streaming.ipynb #9837e688
 def _cut(thresh, sigmoid):
     "What `preds` are compared with: the logit of checked `thresh` if `sigmoid`, else `thresh` itself."
     return logit_thresh(thresh) if sigmoid else thresh
 
+def check_n_labels(n_labels):
+    "Return `n_labels` if it is None or an int >= 1, else raise."
+    if n_labels is None: return None
+    if isinstance(n_labels, bool) or not isinstance(n_labels, int) or n_labels < 1:
+        raise ValueError(f"Expected `n_labels` to be None or an int >= 1, but got {n_labels!r}")
+    return n_labels
+
+class NoBatchError(ValueError):
+    "A stream's value was asked before any process updated it with a batch, and its number of labels is unknown."
+
+_KEPT_DTYPES = (torch.float32, torch.float64)  # what kept probabilities can be (half precision is kept as float32)
+
 class MultilabelStream(Metric):
-    "Base of the streaming multi-label metrics: input checks, sample count and the `prob > thresh` rule."
+    "Base of the streaming multi-label metrics: input checks, sample count, the `prob > thresh` rule, and states shaped by the labels."
     full_state_update,is_differentiable,higher_is_better = False,False,None
     def __init__(self,
         thresh:float|Tensor|None=0.5, # Probability above which a label counts as predicted; None if unused
         sigmoid:bool=True, # `preds` are logits (True) or probabilities (False)
+        n_labels:int|None=None, # Number of labels, if known: states are shaped at once (else at the first batch, or agreed across processes)
         **kwargs # Passed to torchmetrics' `Metric`
     ):
         super().__init__(**kwargs)
         self.sigmoid,self.thresh,self._work = sigmoid,None,{}  # _work: buffers `hist_codes` reuses from chunk to chunk (not a state)
+        self.n_labels,self._probe = check_n_labels(n_labels),None  # _probe: (name, size per label) of the first label state
         if thresh is not None: self.set_thresh(thresh)
         self.add_state('n', torch.zeros((), dtype=torch.long), dist_reduce_fx='sum')
         self.add_state('sums', torch.zeros(3, dtype=torch.float64), dist_reduce_fx='sum')
         self.add_state('lo', torch.tensor(math.inf), dist_reduce_fx='min')   # range of `preds`, checked if they are probabilities
         self.add_state('hi', torch.tensor(-math.inf), dist_reduce_fx='max')
 
+    def _label_states(self, L):
+        "The sum-reduced states whose shape depends on the number of labels `L`, as zeros: `{name: tensor}`."
+        return {}
+
+    def _add_label_states(self):
+        "Declare `_label_states`: shaped now if `n_labels` is known, else as scalars that take their shape at the first batch."
+        for nm,z in self._label_states(self.n_labels or 1).items():
+            self.add_state(nm, z if self.n_labels else z.new_zeros(()), dist_reduce_fx='sum')
+        self._set_probe()
+
+    def _set_probe(self): self._probe = next(((nm, z.numel()) for nm,z in self._label_states(1).items()), None)
+
+    def labels_seen(self):
+        "The number of labels of the states: `n_labels`, or that of the first batch; None before it."
+        if self._probe is None: return self.n_labels
+        s = getattr(self, self._probe[0])
+        return s.numel() // self._probe[1] if s.ndim else None
+
+    def _shape(self, L, device):
+        "Give the label states their shape for `L` labels (at the first batch, or before a sync on a process that saw none)."
+        for nm,z in self._label_states(L).items(): setattr(self, nm, z.to(device))
+
+    def _start(self, preds):
+        "Check that `preds` has the labels of the states, shaping them at the first batch."
+        L = self.labels_seen()
+        if L is None: self._shape(preds.shape[1], preds.device)
+        elif L != preds.shape[1]:
+            raise ValueError(f"Expected every batch of `preds` to have the {L} labels of the first, but got shape {tuple(preds.shape)}")
+
+    def _require_labels(self):
+        "The number of labels at `compute`; raise if no batch was seen (on any process) and `n_labels` was not given."
+        L = self.labels_seen()
+        if L is None:
+            raise NoBatchError(f"{type(self).__name__} saw no batch on any process, so it has no number of labels: update it with a batch, "
+                             "or pass `n_labels=` to get the value of no samples")
+        return L
+
+    def _sync_info(self):
+        "What the processes agree on before a sync: `[labels seen or -1, kept dtype or -1]`."
+        return [self.labels_seen() or -1, -1]
+
+    def _agree(self, group):
+        "Before the states are reduced: agree on their shapes, so a process that saw no batch takes those of the others."
+        import torch.distributed as dist
+        from torchmetrics.utilities.distributed import gather_all_tensors
+        if self.labels_seen() is None and self.n.device.type == 'cpu' and dist.get_backend(group) == 'nccl':
+            self.to(torch.device('cuda', torch.cuda.current_device()))  # NCCL reduces CUDA tensors only
+        seen = [t.tolist() for t in gather_all_tensors(torch.tensor(self._sync_info(), device=self.n.device), group)]
+        Ls = [L for L,_ in seen]
+        if len(set(Ls) - {-1}) > 1:
+            raise ValueError(f"Expected {type(self).__name__} to see the same number of labels on every process, but got "
+                             f"{[L for L in Ls if L != -1]} (processes {[i for i,L in enumerate(Ls) if L != -1]})")
+        L = max(Ls)
+        if L != -1 and self.labels_seen() is None: self._shape(L, self.n.device)
+        return seen
+
+    def _sync_dist(self, dist_sync_fn=None, process_group=None):
+        if self._probe is not None: self._agree(process_group or self.process_group)
+        super()._sync_dist(*([dist_sync_fn] if dist_sync_fn else []), process_group=process_group)
+
     def __getstate__(self): return {**super().__getstate__(), '_work': {}}  # pickles and copies without the buffers
-    def __setstate__(self, state): super().__setstate__({'_work': {}, **state})  # and streams pickled before they existed
+    def __setstate__(self, state):  # and streams pickled before they kept buffers or knew `n_labels`
+        super().__setstate__({'_work': {}, 'n_labels': None, **state})
+        if '_probe' not in state: self._set_probe()
 
     def __setattr__(self, name, value):
         # torchmetrics' update wrapper sets these two plain attributes on every batch; both would end in object.__setattr__
@@ -54,7 +130,7 @@ class MultilabelStream(Metric):
     def set_thresh(self, thresh):
         "Use `thresh` (float or per-label tensor) from the next batch on."
         if thresh is self.thresh: return
-        self.thresh = check_thresh(thresh)
+        self.thresh = check_thresh(thresh, self.n_labels)
         self._cut = _cut(self.thresh, self.sigmoid)  # a float or a float tensor
 
     def predict(self, preds, cut=None):
@@ -71,6 +147,7 @@ class MultilabelStream(Metric):
         "Add the batch `preds` (N, n_labels) scores and `targs` multi-hot targets."
         check_preds_targs(preds, targs)
         preds = as_float32(preds)  # float32 holds every half value: the decisions of float32 inputs, no overflow in the sums
+        self._start(preds)
         self._add_values(preds, targs)
         self._update(preds, targs if targs.dtype == torch.bool else targs.bool())
 
@@ -88,10 +165,6 @@ class MultilabelStream(Metric):
         "Whether `preds` are known to hold no NaN or infinity: read off their sum on the CPU, where that costs nothing (else False)."
         return preds.device.type == 'cpu' and math.isfinite(sums[2].item())
 
-    def _check_n_labels(self, n_labels, preds):
-        if n_labels != preds.shape[1]:
-            raise ValueError(f"Expected every batch of `preds` to have the {n_labels} labels of the first, but got shape {tuple(preds.shape)}")
-
     def _update(self, preds, tmask): raise NotImplementedError
     def check_values(self, n_pos):
         "Raise at `compute` on non-binary targets, non-finite `preds`, or probabilities outside [0, 1]."
@@ -103,17 +176,15 @@ class MultilabelStream(Metric):
 # %% ../nbs/02_streaming.ipynb #e24e7758
 class LabelCounts(MultilabelStream):
     "Streaming per-label `tp, fp, fn, tn` at `thresh`; `compute` returns them stacked as a `(4, n_labels)` tensor."
-    def __init__(self, thresh=0.5, sigmoid=True, **kwargs):
-        super().__init__(thresh, sigmoid, **kwargs)
-        self.add_state('counts', torch.zeros((), dtype=torch.long), dist_reduce_fx='sum')
+    def __init__(self, thresh=0.5, sigmoid=True, n_labels=None, **kwargs):
+        super().__init__(thresh, sigmoid, n_labels, **kwargs)
+        self._add_label_states()
 
-    def _update(self, preds, tmask):
-        if self.counts.ndim: self._check_n_labels(self.counts.shape[1], preds)
-        c = label_counts(self.predict(preds), tmask)
-        if self.counts.shape == c.shape: self.counts.add_(c)
-        else: self.counts = self.counts + c  # first batch: the scalar default takes the shape (3, n_labels)
+    def _label_states(self, L): return {'counts': torch.zeros(3, L, dtype=torch.long)}
+    def _update(self, preds, tmask): self.counts.add_(label_counts(self.predict(preds), tmask))
 
     def compute(self):
+        self._require_labels()
         self.check_values(self.counts[2].sum())
         return torch.stack(split_counts(self.counts, self.n))
 
@@ -124,8 +195,8 @@ class SampleAverage(MultilabelStream):
     def __init__(self,
         score, # Per-sample score function of `functional`, e.g. `subset_scores`
         thresh=None, # Threshold giving the predicted mask passed to `score`; None passes the raw `preds`
-        sigmoid=True, **kwargs):
-        super().__init__(thresh, sigmoid, **kwargs)
+        sigmoid=True, n_labels=None, **kwargs):
+        super().__init__(thresh, sigmoid, n_labels, **kwargs)
         self.score = score
         self.add_state('total', torch.zeros((), dtype=torch.float64), dist_reduce_fx='sum')
         self.add_state('n_scored', torch.zeros((), dtype=torch.long), dist_reduce_fx='sum')
@@ -153,9 +224,10 @@ class MultilabelStats(MultilabelStream):
         hists=(), # Bin counts of per-label histograms of the probabilities
         keep:bool=False, # Keep every probability and target (exact ranking metrics)
         ignore_index:int|None=None, # Target value of an unknown entry, left out of everything
+        n_labels:int|None=None, # Number of labels, if known: states are shaped at once (else at the first batch, or agreed across processes)
         **kwargs # Passed to torchmetrics' `Metric`
     ):
-        super().__init__(None, sigmoid, **kwargs)
+        super().__init__(None, sigmoid, n_labels, **kwargs)
         self.threshs,self._cuts = [],[]
         for t in threshs: self.threshs.append(check_thresh(t)); self._cuts.append(_cut(self.threshs[-1], sigmoid))
         self.counts = list(range(len(self.threshs))) if counts is None else list(counts)
@@ -168,13 +240,12 @@ class MultilabelStats(MultilabelStream):
         self.keep,self.ignore_index = keep,check_ignore_index(ignore_index)
         self._ks = sorted({src[1] for src,_ in self.scores if src[0] == 'k'} | set(self.topk_counts))
         self._sources = {src for src,_ in self.scores}
-        self.add_state('pos', torch.zeros((), dtype=torch.long), dist_reduce_fx='sum')
+        if self.n_labels is not None:
+            for t in self.threshs: check_thresh(t, self.n_labels)
+            for k in self._ks: check_k(k, self.n_labels)
+        self._add_label_states()
         self.add_state('t_lo', torch.tensor(0.), dist_reduce_fx='min')  # range of the targets, for the 0/1 check
         self.add_state('t_hi', torch.tensor(1.), dist_reduce_fx='max')
-        for i in self.counts: self.add_state(f'counts{i}', torch.zeros((), dtype=torch.long), dist_reduce_fx='sum')
-        for k in self.topk_counts: self.add_state(f'kcounts{k}', torch.zeros((), dtype=torch.long), dist_reduce_fx='sum')
-        for b in self.hists: self.add_state(f'hist{b}', torch.zeros((), dtype=torch.long), dist_reduce_fx='sum')
-        if self.ignore_index is not None: self.add_state('n_known', torch.zeros((), dtype=torch.long), dist_reduce_fx='sum')
         if keep: self.add_state('kept_p', [], dist_reduce_fx='cat'); self.add_state('kept_t', [], dist_reduce_fx='cat')
         for j in range(len(self.scores)):
             self.add_state(f'total{j}', torch.zeros((), dtype=torch.float64), dist_reduce_fx='sum')
@@ -185,20 +256,35 @@ class MultilabelStats(MultilabelStream):
         if thresh is self.threshs[i]: return
         self.threshs[i] = check_thresh(thresh); self._cuts[i] = _cut(self.threshs[i], self.sigmoid)
 
-    def _first(self, L, device):
-        "First batch: the states take their `(n_labels,)`, `(2, n_labels)` and histogram shapes."
-        z = lambda *s: torch.zeros(*s, dtype=torch.long, device=device)
-        self.pos = z(L)
-        for i in self.counts: setattr(self, f'counts{i}', z(2, L))
-        for k in self.topk_counts: setattr(self, f'kcounts{k}', z(2, L))
-        for b in self.hists: setattr(self, f'hist{b}', torch.zeros(L*(b+1)*2, dtype=torch.int32, device=device))
-        if self.ignore_index is not None: self.n_known = z(L)
+    def _label_states(self, L):
+        "Positives `(L,)`, `tp` and predicted `(2, L)` per threshold and top-k set, flat histograms, known entries `(L,)`."
+        z = lambda *s: torch.zeros(*s, dtype=torch.long)
+        return {'pos': z(L), **{f'counts{i}': z(2, L) for i in self.counts}, **{f'kcounts{k}': z(2, L) for k in self.topk_counts},
+                **{f'hist{b}': torch.zeros(L*(b+1)*2, dtype=torch.int32) for b in self.hists},
+                **({'n_known': z(L)} if self.ignore_index is not None else {})}
+
+    def _sync_info(self):
+        kp = self.kept_p if self.keep else None
+        return [self.labels_seen() or -1, _KEPT_DTYPES.index(kp[0].dtype) if kp is not None and len(kp) else -1]
+
+    def _agree(self, group):
+        seen = super()._agree(group)
+        codes = sorted({c for _,c in seen} - {-1})
+        if len(codes) > 1:
+            raise ValueError(f"Expected the kept scores of every process in one dtype, but got {[_KEPT_DTYPES[c] for c in codes]}: "
+                             "pass predictions of one dtype everywhere")
+        if codes and not len(self.kept_p): self._empty_kept(self.labels_seen(), _KEPT_DTYPES[codes[0]])
+        return seen
+
+    def _empty_kept(self, L, dtype):
+        "Kept scores of a process that saw no batch: `(0, L)` tensors of the others' dtypes, so that they concatenate."
+        self.kept_p,self.kept_t = [torch.empty(0, L, dtype=dtype, device=self.n.device)],[torch.empty(0, L, dtype=torch.int8, device=self.n.device)]
 
     def update(self, preds:Tensor, targs:Tensor):
         "Add the batch `preds` (N, n_labels) scores and `targs` multi-hot targets."
         check_preds_targs(preds, targs)
         preds = as_float32(preds)
-        if self.pos.ndim: self._check_n_labels(len(self.pos), preds)
+        self._start(preds)
         known = None
         if self.ignore_index is not None: targs,known = known_targs(targs, self.ignore_index)
         sums = self._add_values(preds, targs)
@@ -210,7 +296,6 @@ class MultilabelStats(MultilabelStream):
         # over few labels); other values than 0/1 are reported by the value checks
         pos = targs.sum(0) if targs.dtype == torch.float32 and len(targs) < 2**24 else tmask.sum(0, dtype=torch.int32)
         L = preds.shape[1]
-        if self.pos.ndim == 0: self._first(L, pos.device)
         self.pos.add_(pos.long() if pos.is_floating_point() else pos)
         if known is not None: self.n_known.add_(known.sum(0))
         ranks = self._update_ranking(preds, tmask, known, sums) if self.hists or self.keep or ('r', 0) in self._sources else None
@@ -253,6 +338,7 @@ class MultilabelStats(MultilabelStream):
         return sample_ranking(probs, *ranking_weights(tmask, known)) if rank else None
 
     def compute(self):
+        L = self._require_labels()
         if not (self.t_lo >= 0 and self.t_hi <= 1):
             raise ValueError(f"Expected `targs` to hold only 0 and 1 (multi-hot), but got other values: from {self.t_lo.item():g} to {self.t_hi.item():g}"
                              + (" (entries marked unknown, such as -1, need `ignore_index=-1`)" if self.t_lo < 0 else ""))
@@ -261,6 +347,7 @@ class MultilabelStats(MultilabelStream):
         def stacked(c): return torch.stack(split_counts(torch.stack([c[0], c[1], self.pos]), n))
         kept = None
         if self.keep:
+            if isinstance(self.kept_p, list) and not self.kept_p: self._empty_kept(L, torch.float32)  # no sample: no score
             kp,kt = self.kept_p,self.kept_t
             kept = (torch.cat(kp) if isinstance(kp, list) else kp),(torch.cat(kt) if isinstance(kt, list) else kt)
         return {'counts': [stacked(getattr(self, f'counts{i}')) for i in self.counts],
@@ -272,10 +359,12 @@ class MultilabelStats(MultilabelStream):
 # %% ../nbs/02_streaming.ipynb #341922ab
 class ThresholdHistogram(MultilabelStream):
     "Streaming per-label histogram of probabilities on a grid of `n_bins`, split by target; `compute` returns `(n_labels, n_bins+1, 2)`."
-    def __init__(self, n_bins:int=1024, sigmoid:bool=True, ignore_index:int|None=None, **kwargs):
-        super().__init__(None, sigmoid, **kwargs)
+    def __init__(self, n_bins:int=1024, sigmoid:bool=True, ignore_index:int|None=None, n_labels:int|None=None, **kwargs):
+        super().__init__(None, sigmoid, n_labels, **kwargs)
         self.n_bins,self.ignore_index = check_n_bins(n_bins),check_ignore_index(ignore_index)
-        self.add_state('hist', torch.zeros((), dtype=torch.long), dist_reduce_fx='sum')
+        self._add_label_states()
+
+    def _label_states(self, L): return {'hist': torch.zeros(L*(self.n_bins+1)*2, dtype=torch.int32)}
 
     def update(self, preds:Tensor, targs:Tensor):
         "Add the batch `preds` (N, n_labels) scores and `targs` multi-hot targets."
@@ -283,12 +372,12 @@ class ThresholdHistogram(MultilabelStream):
         preds,targs = as_plain(preds),as_plain(targs)
         preds = as_float32(preds)
         targs,known = known_targs(targs, self.ignore_index)  # unknown entries: left out of the histogram
-        if self.hist.ndim: self._check_n_labels(len(self.hist) // (2*(self.n_bins+1)), preds)
+        self._start(preds)
         finite = self._finite(preds, self._add_values(preds, targs))
-        if self.hist.ndim == 0: self.hist = torch.zeros(preds.shape[1]*(self.n_bins+1)*2, dtype=torch.int32, device=preds.device)
         hist_add_(self.hist, preds, targs, self.n_bins, self.sigmoid, finite, known, self._work)
 
     def compute(self):
+        self._require_labels()
         h = self.hist.view(-1, self.n_bins+1, 2)
         self.check_values(h[..., 1].sum())
         return h.long()

@@ -1,4 +1,6 @@
 "Shared test helpers (as fastai's test_utils): feeding metrics without a Learner, small data, learners, brute-force searches."
+import os, queue, socket, time, traceback
+from datetime import timedelta
 from types import SimpleNamespace
 import torch
 from fastai_multilabel.all import *
@@ -51,3 +53,45 @@ def brute_best(probs, targs, beta=1., metric='fbeta', per_label=True, average='m
     if per_label: return torch.stack([scores_at(probs, targs, c, beta, metric, 0.) for c in cands]).max(0).values
     if average == 'macro': return torch.stack([scores_at(probs, targs, c, beta, metric, 0.).mean() for c in cands]).max()
     return torch.stack([scores_at(probs.reshape(-1, 1), targs.reshape(-1, 1), c, beta, metric, 0.)[0] for c in cands]).max()
+
+def free_port():
+    "A free TCP port on the loopback interface."
+    with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
+
+def _proc_main(target, rank, world, port, q, args, init):
+    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
+    # fastai's distributed path (`distrib_ctx`) reads these; with them, fastai also gathers every batch's loss itself
+    if not init: os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
+    import torch.distributed as dist
+    try:
+        if init: dist.init_process_group('gloo', rank=rank, world_size=world, timeout=timedelta(seconds=60))
+        q.put((rank, True, target(rank, *args)))
+    except BaseException:
+        q.put((rank, False, traceback.format_exc()))
+    finally:
+        if init and dist.is_initialized(): dist.destroy_process_group()
+
+def run_procs(target, *args, world=2, timeout=180, init=True):
+    """`target(rank, *args)` in `world` spawned processes (joined by a gloo process group if `init`), its results in rank order.
+    Raises with the traceback of a failing rank, the exit code of a process that died without one (an abort), or after
+    `timeout` seconds (a hang); every process still alive is killed before this returns or raises."""
+    import torch.multiprocessing as mp
+    ctx = mp.get_context('spawn'); q = ctx.Queue(); port = free_port()
+    procs = [ctx.Process(target=_proc_main, args=(target, r, world, port, q, args, init)) for r in range(world)]
+    for p in procs: p.start()
+    res, deadline = {}, time.monotonic() + timeout
+    try:
+        while len(res) < world:
+            try: rank, ok, v = q.get(timeout=1)
+            except queue.Empty:
+                dead = {r: p.exitcode for r, p in enumerate(procs) if r not in res and p.exitcode is not None}
+                if dead: raise AssertionError(f'processes {dead} (rank: exit code) ended without a result')
+                if time.monotonic() > deadline: raise AssertionError(f'no result from ranks {sorted(set(range(world)) - set(res))} after {timeout} s: a hang')
+                continue
+            if not ok: raise AssertionError(f'rank {rank} failed:\n{v}')
+            res[rank] = v
+    finally:
+        for p in procs:
+            p.join(10 if len(res) == world else 0.1)
+            if p.is_alive(): p.kill(); p.join(5)
+    return [res[r] for r in range(world)]

@@ -109,3 +109,26 @@ def test_names_state_zero_division_and_avoid_average_names():
         ['f1_macro_t0p5', 'f1_macro_t0p5_zd1', 'f1_macro_t0p5_zdnan', 'recall_at2', 'recall_at2_zd1']
     names = check_metric_names(default_metrics(['macro', 'b']))
     assert 'f1_label-macro_t0p5' in names and len(set(names)) == len(names)
+
+@pytest.mark.parametrize('bad', [0, -2, 2.5, True, '5'])
+@pytest.mark.parametrize('stream', [LabelCounts, ThresholdHistogram, MultilabelStats], ids=str)
+def test_bad_n_labels(stream, bad):
+    with pytest.raises(ValueError, match=rf"Expected `n_labels` to be None or an int >= 1, but got {bad!r}"): stream(n_labels=bad)
+
+@pytest.mark.parametrize('stream', [lambda: LabelCounts(n_labels=4), lambda: ThresholdHistogram(n_labels=4),
+                                    lambda: MultilabelStats(n_labels=4), lambda: MultilabelStats(threshs=[torch.full((4,), .5)], n_labels=4)])
+def test_batch_with_other_labels_than_n_labels(stream):
+    with pytest.raises(ValueError, match=r"Expected every batch of `preds` to have the 4 labels of the first, but got shape \(8, 5\)"):
+        stream().update(P, T)
+
+def test_n_labels_checks_its_arguments():
+    with pytest.raises(ValueError, match=r"one value per label \(4\), but got 5"): LabelCounts(torch.full((5,), .5), n_labels=4)
+    with pytest.raises(ValueError, match=r"`k` <= the number of labels \(4\), but got 5"): MultilabelStats(topk_counts=[5], n_labels=4)
+
+@pytest.mark.parametrize('stream', [LabelCounts, ThresholdHistogram, MultilabelStats], ids=str)
+def test_compute_without_a_batch(stream):
+    "No batch and no `n_labels`: no shape to give the values, said plainly (torchmetrics' own message is a warning and an IndexError)."
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        with pytest.raises(ValueError, match=rf"{stream.__name__} saw no batch on any process, so it has no number of labels: .* `n_labels=`"):
+            stream().compute()

@@ -1,12 +1,9 @@
 """Real 2-process training through fastai's distributed path (`learn.distrib_ctx(cpu=True)`, gloo): metrics, the
 threshold search (exact and binned), tune_thresholds and label_report give the single-process values on every rank."""
-import os, socket, pytest, torch
-import torch.multiprocessing as mp
+import pytest, torch
+from helpers import run_procs
 
 N_VALID = {'uneven': 175, 'one': 1}   # 175: divides by neither 2 processes nor the batch size; 1: rank 1 sees only padding
-
-def _free_port():
-    with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
 
 def _cpu_broadcast(self, t, rank):
     "fastai 2.8's DistributedDL._broadcast calls .cuda(): the same broadcast on the CPU (test only)."
@@ -34,49 +31,32 @@ def _values(learn):
     from fastai_multilabel.metrics import MultilabelMetric
     return {m.name: m.value for m in learn.metrics if isinstance(m, MultilabelMetric)}
 
-def _worker(rank, port, n_valid, n_bins, q):
-    try:
-        os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE='2', LOCAL_RANK=str(rank))
-        import fastai.distributed as fd
-        from fastai_multilabel.all import label_report
-        fd.DistributedDL._broadcast = _cpu_broadcast
-        learn = _learn(n_valid, n_bins)
-        with learn.distrib_ctx(cpu=True):
-            learn.fit(2, 0.1)
-            fit_vals, fit_thresh = _values(learn), learn.loss_func.thresh.clone()
-            learn.validate()
-            ddp_vals = _values(learn)
-            probs, targs = learn.get_preds()              # fastai gathers the predictions of both processes, without repeats
-            table = learn.tune_thresholds(apply=False)
-            report = label_report(learn)
-        learn.validate()                                  # the same model in one process: the reference
-        one_vals = _values(learn)
-        # plain arrays: tensors would travel as shared memory, gone once this process ends
-        q.put((rank, dict(fit_vals=fit_vals, fit_thresh=fit_thresh.numpy(), ddp_vals=ddp_vals, one_vals=one_vals, table=table, report=report,
-                          probs=probs.numpy(), targs=targs.numpy())))
-    except Exception as e:
-        import traceback; q.put((rank, traceback.format_exc()))
-
-def _run(n_valid, n_bins):
-    ctx = mp.get_context('spawn'); q = ctx.Queue(); port = _free_port()
-    procs = [ctx.Process(target=_worker, args=(r, port, n_valid, n_bins, q)) for r in range(2)]
-    for p in procs: p.start()
-    try:
-        res = dict(q.get(timeout=240) for _ in procs)
-    finally:
-        for p in procs:
-            p.join(30)
-            if p.is_alive(): p.kill()
-    for r, v in res.items(): assert not isinstance(v, str), f'rank {r} failed:\n{v}'
-    return res
+def _worker(rank, n_valid, n_bins):
+    import fastai.distributed as fd
+    from fastai_multilabel.all import label_report
+    fd.DistributedDL._broadcast = _cpu_broadcast
+    learn = _learn(n_valid, n_bins)
+    with learn.distrib_ctx(cpu=True):
+        learn.fit(2, 0.1)
+        fit_vals, fit_thresh = _values(learn), learn.loss_func.thresh.clone()
+        learn.validate()
+        ddp_vals = _values(learn)
+        probs, targs = learn.get_preds()              # fastai gathers the predictions of both processes, without repeats
+        table = learn.tune_thresholds(apply=False)
+        report = label_report(learn)
+    learn.validate()                                  # the same model in one process: the reference
+    one_vals = _values(learn)
+    # plain arrays: tensors would travel as shared memory, gone once this process ends
+    return dict(fit_vals=fit_vals, fit_thresh=fit_thresh.numpy(), ddp_vals=ddp_vals, one_vals=one_vals, table=table, report=report,
+                probs=probs.numpy(), targs=targs.numpy())
 
 @pytest.mark.parametrize('n_valid', N_VALID.values(), ids=N_VALID.keys())
 @pytest.mark.parametrize('n_bins', [None, 1024], ids=['exact', 'binned'])
 def test_two_process_training_equals_one_process(n_valid, n_bins):
     from sklearn.metrics import f1_score
     from fastai_multilabel.all import best_thresholds, best_thresholds_binned, multilabel_topk_accuracy
-    res = _run(n_valid, n_bins)
-    for r in res.values(): r.update({k: torch.from_numpy(r[k]) for k in ('fit_thresh', 'probs', 'targs')})
+    res = run_procs(_worker, n_valid, n_bins, init=False, timeout=300)
+    for r in res: r.update({k: torch.from_numpy(r[k]) for k in ('fit_thresh', 'probs', 'targs')})
     r0, r1 = res[0], res[1]
     assert len(r0['probs']) == n_valid
     for r in (r0, r1):

@@ -19,7 +19,7 @@ from ..names import *
 from ..thresholds import *
 from ..thresholds import _constraint
 from ..functional import label_counts, split_counts, score_from_counts
-from ..streaming import ThresholdHistogram, BufferedUpdate
+from ..streaming import ThresholdHistogram, BufferedUpdate, NoBatchError
 from ..metrics import _real_rows, gather_rows
 
 # %% auto #0
@@ -126,14 +126,20 @@ class ThresholdSearch(Callback):
     def _search(self):
         "Best thresholds, their score, and the per-label thresholds and scores."
         kw = dict(beta=self.beta, metric=self.metric)
+        none = "ThresholdSearch found no validation predictions on any process: give the learner a validation set"
         if self._hist is not None:
             self._hist.flush()
-            search = partial(best_thresholds_binned, self._hist.stream.compute())
+            try: search = partial(best_thresholds_binned, self._hist.stream.compute())  # summed across processes
+            except NoBatchError: raise ValueError(none) from None
         else:
-            # under DDP every process gathers the predictions of all (once per epoch) and finds the same thresholds
-            probs,targs = torch.sigmoid(gather_rows(torch.cat(self._preds))),gather_rows(torch.cat(self._targs))
+            # under DDP every process gathers the predictions of all (once per epoch) and finds the same thresholds; a process
+            # without a validation batch takes part with no rows
+            tdt = torch.bool if self.ignore_index is None else torch.int8
+            probs = gather_rows(torch.cat(self._preds) if self._preds else torch.empty(0, 0))
+            targs = gather_rows(torch.cat(self._targs) if self._targs else torch.empty(0, 0, dtype=tdt))
             self._preds = self._targs = []
-            search = partial(best_thresholds, probs, targs)
+            if not len(probs): raise ValueError(none)
+            search = partial(best_thresholds, torch.sigmoid(probs), targs)
             if self.ignore_index is not None: kw['ignore_index'] = -1
             if self.constraint: kw[f'min_{self.constraint[0]}'] = self.constraint[1]  # then min_pos is 0 (checked at init)
         lth,lsc = search(min_pos=self.min_pos, **kw)
