@@ -1,7 +1,8 @@
 """The public names of fastai_multilabel: `from fastai_multilabel.all import *`.
 
 User-facing metrics, losses, callbacks, one-shot scores, reports and the building blocks for plain PyTorch loops. Everything
-else (input checks, naming helpers, bit tricks, the demo) stays importable from its module."""
+else (input checks, naming helpers, bit tricks, the demo and its data: `fastai_multilabel.data.load_debtags`, `debtags_dls`,
+`debtags_info`) stays importable from its module."""
 from .core import AVERAGES, CRITERIA
 from .functional import (multilabel_fbeta_score, multilabel_precision, multilabel_recall, multilabel_accuracy,
                          multilabel_subset_accuracy, multilabel_topk_accuracy, multilabel_precision_at_k, multilabel_recall_at_k,
@@ -16,7 +17,6 @@ from .metrics import (ThresholdAccuracy, SubsetAccuracy, FScore, Jaccard, Hammin
 from .callback.threshold import ThresholdSearch  # also patches `Learner.tune_thresholds`
 from .report import report_from_preds, label_report, plot_threshold_curves, plot_pr_curves
 from .interpret import MultiLabelInterpretation  # also patches `Learner.interpret_multilabel`
-from .data import load_debtags, debtags_info, debtags_dls
 
 __all__ = ['AVERAGES', 'CRITERIA',
            'multilabel_fbeta_score', 'multilabel_precision', 'multilabel_recall', 'multilabel_accuracy', 'multilabel_subset_accuracy',
@@ -29,5 +29,4 @@ __all__ = ['AVERAGES', 'CRITERIA',
            'PerLabelPrecision', 'PerLabelFScore', 'default_metrics', 'check_metric_names',
            'AveragePrecision', 'RocAuc', 'PerLabelAveragePrecision', 'PerLabelRocAuc', 'LabelRankingAveragePrecision', 'CoverageError',
            'RankingLoss', 'paper_metrics',
-           'ThresholdSearch', 'MultiLabelInterpretation', 'report_from_preds', 'label_report', 'plot_threshold_curves', 'plot_pr_curves',
-           'load_debtags', 'debtags_info', 'debtags_dls']
+           'ThresholdSearch', 'MultiLabelInterpretation', 'report_from_preds', 'label_report', 'plot_threshold_curves', 'plot_pr_curves']

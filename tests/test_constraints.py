@@ -5,6 +5,7 @@ import numpy as np, pytest, torch
 from fastai_multilabel.all import *
 from fastai_multilabel.thresholds import constrained_thresholds
 from fastai_multilabel.callback.threshold import resampled_thresholds
+from fastai_multilabel.data import load_debtags, debtags_dls  # the demo's data: not in `all`
 from helpers import make_learn, record
 
 def data(n=240, L=5, seed=0, ties=True):

@@ -19,9 +19,12 @@ def test_all_is_the_public_surface():
     assert len(a.__all__) == len(set(a.__all__)) <= 60
     assert all(hasattr(a, n) for n in a.__all__)
     for n in ['check_thresh', 'check_preds_targs', 'sorted_bits', 'hist_codes', 'tokens', 'parser', 'main', 'run_demo', 'BagOfTokens',
-              'metric_name', 'thresh_tag', 'warn_tracker_name', 'MultilabelMetric', 'BufferedUpdate']:
+              'metric_name', 'thresh_tag', 'warn_tracker_name', 'MultilabelMetric', 'BufferedUpdate',
+              'load_debtags', 'debtags_info', 'debtags_dls', 'multi_hot', 'HashTokens']:
         assert n not in a.__all__, n
+        assert not hasattr(a, n), n  # not imported into `all` at all
     from fastai_multilabel.core import check_thresh
+    from fastai_multilabel.data import load_debtags, debtags_info, debtags_dls  # the demo's data lives in its module
     from fastai_multilabel.thresholds import sorted_bits, hist_codes
     from fastai_multilabel.demo import parser, main, BagOfTokens
 
