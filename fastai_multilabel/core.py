@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import torch
 from torch import Tensor
-from .formulas import AVERAGES, CRITERIA, check_choice, check_k, check_beta, check_n_bins, check_zero_division, check_labels, check_ignore_index, RANKING_AVERAGES, check_shapes, thresh_values
+from .formulas import AVERAGES, CRITERIA, check_choice, check_k, check_beta, check_n_bins, check_zero_division, check_labels, check_ignore_index, RANKING_AVERAGES, check_shapes, thresh_values, logit_value
 
 # %% auto #0
 __all__ = ['as_plain', 'as_float32', 'check_preds_targs', 'targ_mask', 'value_sums', 'check_value_sums', 'check_values',
@@ -80,7 +80,7 @@ def check_thresh(thresh, n_labels=None, argname='thresh'):
 def logit_thresh(thresh):
     "The logit of `thresh` (float or tensor): `x > logit_thresh(t)` exactly when `sigmoid(x) > t`."
     if isinstance(thresh, Tensor): return torch.logit(thresh.double()).float()
-    return -math.inf if thresh == 0 else math.inf if thresh == 1 else math.log(thresh / (1 - thresh))
+    return logit_value(thresh)  # the float rule, shared with the Keras adapter
 
 def predict_mask(preds, thresh, sigmoid=True):
     "Boolean `(N, n_labels)` mask of predicted labels: `prob > thresh`, `preds` being logits if `sigmoid` else probabilities."

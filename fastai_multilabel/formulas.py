@@ -13,7 +13,7 @@ from types import SimpleNamespace
 # %% auto #0
 __all__ = ['AVERAGES', 'CRITERIA', 'SCORE_KINDS', 'RANKING_AVERAGES', 'PAPER_SCORES', 'check_choice', 'check_k', 'check_beta',
            'check_n_bins', 'check_zero_division', 'check_labels', 'check_ignore_index', 'check_shapes', 'thresh_values',
-           'grid_edges', 'array_ops', 'safe_div', 'label_scores', 'nan_average', 'score_from_counts',
+           'grid_edges', 'logit_value', 'array_ops', 'safe_div', 'label_scores', 'nan_average', 'score_from_counts',
            'accuracy_from_counts', 'set_scores_from_counts', 'sample_scores_from_counts', 'rank_scores',
            'sample_rank_scores', 'paper_scores_from_counts']
 
@@ -113,6 +113,10 @@ def _flat(xs):
 def grid_edges(n_bins):
     "The `n_bins + 1` edges 0, 1/n_bins, ..., 1 of the threshold grid, as Python floats."
     return [i / n_bins for i in range(n_bins + 1)]
+
+def logit_value(thresh):
+    "The logit of a threshold `thresh` in [0, 1] (a float): `x > logit_value(t)` exactly when `sigmoid(x) > t` (-inf at 0, inf at 1)."
+    return -math.inf if thresh == 0 else math.inf if thresh == 1 else math.log(thresh / (1 - thresh))
 
 # %% ../nbs/00a_formulas.ipynb #fa000012
 def array_ops(float, where, sum, isnan, max=None):

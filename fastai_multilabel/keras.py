@@ -15,15 +15,61 @@ from .formulas import array_ops, label_scores
 from .names import fmt_num, thresh_tag, metric_name, zero_division_tag, unique_label_names
 
 # %% auto #0
-__all__ = ['KERAS', 'topk_mask', 'MultilabelMetric', 'ThresholdAccuracy', 'SubsetAccuracy', 'FScore', 'Jaccard', 'HammingLoss',
+__all__ = ['topk_mask', 'MultilabelMetric', 'ThresholdAccuracy', 'SubsetAccuracy', 'FScore', 'Jaccard', 'HammingLoss',
            'TopKAccuracy', 'PrecisionAtK', 'RecallAtK', 'PerLabelRecall', 'PerLabelPrecision', 'PerLabelFScore',
            'DefaultMetrics', 'default_metrics', 'AveragePrecision', 'RocAuc', 'PerLabelAveragePrecision',
            'PerLabelRocAuc', 'LabelRankingAveragePrecision', 'CoverageError', 'RankingLoss', 'PaperMetrics',
            'paper_metrics', 'ScoreHistogram', 'ThresholdSearch', 'MultilabelDecision', 'with_decisions']
 
 # %% ../nbs/07_keras.ipynb #ka000008
-KERAS = array_ops(float=lambda x: ops.cast(x, 'float32'), where=ops.where, sum=ops.sum, isnan=ops.isnan, max=ops.max)
 _register = keras.saving.register_keras_serializable(package='fastai_multilabel')
+_ON_TORCH = keras.backend.backend() == 'torch'
+
+class _KerasOps:
+    "The array ops of the metrics' update and result, by `keras.ops`: JAX and TensorFlow trace them into one compiled step."
+    tensor = read = staticmethod(ops.convert_to_tensor)  # `read`: a variable's value
+    f32 = staticmethod(lambda x: ops.cast(x, 'float32'))
+    sum,stack,where,abs,relu,sigmoid,minimum,unstack = ops.sum,ops.stack,ops.where,ops.abs,ops.relu,ops.sigmoid,ops.minimum,ops.unstack
+    concat = staticmethod(lambda xs: ops.concatenate(xs, axis=0))
+    const = staticmethod(lambda c, like: c)  # a NumPy constant: traced into the step (a tensor made at the first batch could be a graph's)
+    zeros = staticmethod(lambda n, like: ops.zeros((n,), "float32"))
+    rows = staticmethod(lambda x: ops.cast(ops.shape(x)[0], 'float32'))  # dynamic in a TensorFlow graph
+    @staticmethod
+    def top_hits(p, t, k):
+        "Per row, the sum of `t` over the `k` highest `p`: `top_k` ranks tied scores by the lowest index on JAX and TensorFlow, as fastai."
+        return ops.sum(ops.take_along_axis(t, ops.top_k(p, k)[1], axis=1), axis=1)
+
+class _TorchOps:
+    "The same ops by torch itself: Keras' torch backend runs eagerly, where a `keras.ops` call costs several times a torch call."
+    @staticmethod
+    def tensor(x): return x if isinstance(x, torch.Tensor) else ops.convert_to_tensor(x)
+    read = staticmethod(ops.convert_to_tensor)  # a variable's value: Keras places the ones created while it traces on a device
+    f32 = staticmethod(lambda x: x.to(torch.float32) if isinstance(x, torch.Tensor) else torch.tensor(x, dtype=torch.float32))
+    @staticmethod
+    def sum(x, axis=None): return torch.sum(x) if axis is None else torch.sum(x, axis)
+    stack = staticmethod(lambda xs, axis=0: torch.stack(xs, axis))
+    where = staticmethod(lambda c, a, b: torch.where(c, a, b))
+    abs,relu,sigmoid = staticmethod(lambda x: torch.abs(x)),staticmethod(lambda x: torch.relu(x)),staticmethod(lambda x: torch.sigmoid(x))
+    unstack = staticmethod(lambda x: torch.unbind(x))
+    minimum = staticmethod(lambda a, b: torch.clamp(a, max=b) if isinstance(b, (int, float)) else torch.minimum(a, b))
+    concat = staticmethod(lambda xs: torch.cat(xs))
+    const = staticmethod(lambda c, like: float(c) if c.ndim == 0 else torch.as_tensor(c, device=like.device))  # on the batch's device
+    zeros = staticmethod(lambda n, like: torch.zeros(n, device=like.device))
+    rows = staticmethod(lambda x: float(x.shape[0]))
+    @staticmethod
+    def top_hits(p, t, k):
+        "Per row, the sum of `t` over the `k` highest `p`, tied scores ranked by the lowest index (`torch.topk` promises no order)."
+        kth = torch.topk(p, k, 1, sorted=False).values.amin(1, keepdim=True)
+        above,tied = p > kth,p == kth
+        return torch.sum(t * (above | (tied & (torch.cumsum(tied, 1) <= k - above.sum(1, keepdim=True)))), 1)
+
+if _ON_TORCH:
+    import torch  # the backend's own library
+    XP = _TorchOps
+    KERAS = array_ops(float=_TorchOps.f32, where=torch.where, sum=_TorchOps.sum, isnan=torch.isnan, max=torch.amax)
+else:
+    XP = _KerasOps
+    KERAS = array_ops(float=lambda x: ops.cast(x, 'float32'), where=ops.where, sum=ops.sum, isnan=ops.isnan, max=ops.max)
 
 def _check_thresh(thresh, n_labels=None):
     "`thresh` checked: a float, a tuple of per-label floats, or 'tuned'."
@@ -32,11 +78,9 @@ def _check_thresh(thresh, n_labels=None):
         return thresh
     return thresh_values(thresh, n_labels)
 
-def _logit(t): return -math.inf if t == 0 else math.inf if t == 1 else math.log(t / (1 - t))
-
 def _cut(thresh, from_logits):
     "What `y_pred` is compared with: `thresh`, or its logit with `from_logits` (float32, as the predictions)."
-    f = _logit if from_logits else float
+    f = logit_value if from_logits else float
     return np.array([f(t) for t in thresh], 'float32') if isinstance(thresh, tuple) else np.float32(f(thresh))
 
 def _tag(thresh):
@@ -92,23 +136,25 @@ class MultilabelMetric(keras.metrics.Metric):
         self.n_labels,self._pending = None,0.5  # `_pending`: tuned thresholds set before the first batch
         self._rows = 3 if self.ignore_index is None else 4  # counts per label: tp, predicted, positives (and known entries)
 
-    def _build(self, n_labels):
+    def _build(self, n_labels, like):
         if self.labels is not None: check_labels(self.labels, n_labels)
         if self._k is not None: check_k(self._k, n_labels)
         elif self.thresh not in (None, 'tuned'): _check_thresh(self.thresh, n_labels)
         self.n_labels = n_labels
         var = lambda nm, shape=(), init='zeros': self.add_variable(shape=shape, initializer=init, dtype='float32', name=nm)
-        if self._kind == 'counts': self.counts = var('counts', (self._rows, n_labels))
-        elif self._kind == 'samples': self.total,self.comp = var('total'),var('compensation')
+        # one variable per metric where it can: each costs an assign per batch (eager torch), a buffer of the compiled step (JAX)
+        if self._kind == 'counts': self.counts = var('counts', (self._rows + 2, n_labels))  # + bad values and samples
+        elif self._kind == 'samples': self.sums = var('sums', (4,))  # total, its compensation, samples, bad values
+        else: self.bad = var('bad')
         if self.n_bins: self.hist = var('hist', (n_labels*(self.n_bins+1)*2,))
-        self.n,self.bad = var('n'),var('bad')
         if self.thresh == 'tuned':
             t = thresh_values(self._pending, n_labels)
             self.cut = var('cut', (n_labels,), keras.initializers.Constant(np.broadcast_to(_cut(t, self.from_logits), (n_labels,))))
+        elif self.thresh is not None: self._cut = _cut(self.thresh, self.from_logits)
 
     def _mask(self, y_pred):
         if self._k is not None: return topk_mask(y_pred, self._k)
-        return ops.greater(y_pred, self.cut if self.thresh == 'tuned' else _cut(self.thresh, self.from_logits))
+        return y_pred > (XP.read(self.cut) if self.thresh == 'tuned' else XP.const(self._cut, y_pred))
 
     def set_thresh(self, thresh):
         "Use `thresh` (a float or one value per label) from now on; only for a metric created with `thresh='tuned'`."
@@ -118,67 +164,88 @@ class MultilabelMetric(keras.metrics.Metric):
         else: self.cut.assign(np.broadcast_to(_cut(t, self.from_logits), (self.n_labels,)))
 
     def update_state(self, y_true, y_pred, sample_weight=None):
+        y_true,y_pred = XP.tensor(y_true),XP.tensor(y_pred)
         L = _n_labels(y_true, y_pred, self.n_labels)
-        if self.n_labels is None: self._build(L)
-        p,t = ops.cast(y_pred, 'float32'),ops.cast(y_true, 'float32')
+        if self.n_labels is None: self._build(L, y_pred)
+        p,t = XP.f32(y_pred),XP.f32(y_true)
         known = None
         if self.ignore_index is not None:  # 1 for a known entry, 0 for an unknown one, whose target becomes 0 (and weighs nothing)
-            known = ops.cast(ops.not_equal(t, self.ignore_index), 'float32'); t = t * known
-        # few full-size ops (each costs a dispatch in eager torch): |t(t-1)| is 0 only for 0/1 targets; p*0 is NaN for NaN or inf
-        bad = ops.sum(ops.abs(t * t - t) + p * 0.)
-        if self._k is None and not self.from_logits: bad = bad + ops.sum(ops.relu(ops.abs(p - .5) - .5))  # logits without from_logits
-        self.bad.assign_add(bad)
-        w = None if sample_weight is None else ops.reshape(ops.cast(sample_weight, 'float32'), (-1,))
+            known = XP.f32(t != self.ignore_index); t = t * known
+        w = None if sample_weight is None else ops.reshape(XP.f32(XP.tensor(sample_weight)), (-1,))
         self._update(p, t, known, w)
+
+    def _badness(self, p, t):
+        "Entry by entry, 0 for a good one: |t(t-1)| is 0 only for 0/1 targets; p*0 is NaN for NaN or inf (few full-size ops)."
+        b = XP.abs(t * t - t) + p * 0.
+        if self._k is None and not self.from_logits: b = b + XP.relu(XP.abs(p - .5) - .5)  # logits without from_logits
+        return b
 
     def _update(self, p, t, known, w):
         "Add a checked batch: `t` 0/1 (0 where unknown), `known` the 0/1 mask of known entries (None: all), `w` sample weights (None: 1)."
-        if known is not None and self._k is not None: p = ops.where(known > 0, p, -math.inf)  # top-k among the known labels
-        pm = ops.cast(self._mask(p), 'float32')  # 0/1; the targets `t` are used as they are (0/1 when `bad` is 0)
-        if known is not None: pm = pm * known
-        if self._kind == 'counts': return self._add_counts(pm, t, w, known)
-        n = self.n_labels if known is None else ops.sum(known, axis=1)  # each sample's known labels
-        s = self._sample_scores(ops.sum(pm * t, axis=1), ops.sum(pm, axis=1), ops.sum(t, axis=1), n)
-        if known is not None: s = ops.where(n > 0, s, math.nan)  # a sample without a known label: left out
-        self._add_samples(s, w)
+        bad = self._badness(p, t)
+        if known is not None and self._k is not None: p = XP.where(known > 0, p, -math.inf)  # top-k among the known labels
+        if self._kind == 'counts' or self._k is None:
+            pm = XP.f32(self._mask(p))
+            if known is not None: pm = pm * known
+            if self._kind == 'counts': return self._add_counts(pm, t, w, known, bad)
+        pos = XP.sum(t, 1)
+        n = self.n_labels if known is None else XP.sum(known, 1)  # each sample's known labels
+        if self._k is not None:  # the top k, without their mask: k predicted (or the known labels, if fewer), their hits
+            tp,pp = XP.top_hits(p, t, self._k),(self._k if known is None else XP.minimum(n, self._k))
+        else: tp,pp = XP.sum(pm * t, 1),XP.sum(pm, 1)
+        s = self._sample_scores(tp, pp, pos, n)
+        if known is not None: s = XP.where(n > 0, s, math.nan)  # a sample without a known label: left out
+        self._add_samples(s, w, XP.sum(bad))
 
-    def _add_samples(self, s, w):
-        "Add per-sample scores `s` (weighted by `w`) to the mean."
+    def _add_samples(self, s, w, bad):
+        "Add per-sample scores `s` (weighted by `w`) to the mean, and `bad` to the count of bad values."
         keep = s == s  # a NaN score (zero_division=nan) leaves its sample out, as the fastai metrics do
-        n = ops.cast(keep, 'float32') if w is None else ops.where(keep, w, 0.)
-        s = ops.where(keep, s, 0.) if w is None else ops.where(keep, s * w, 0.)
-        y = ops.sum(s) - self.comp  # compensated (Kahan) sum: float32 keeps its precision over many batches
-        total = self.total + y
-        self.comp.assign((total - self.total) - y); self.total.assign(total); self.n.assign_add(ops.sum(n))
+        n = XP.f32(keep) if w is None else XP.where(keep, w, 0.)
+        s = XP.where(keep, s, 0.) if w is None else XP.where(keep, s * w, 0.)
+        total,comp,seen,nbad = XP.unstack(XP.read(self.sums))
+        y = XP.sum(s) - comp  # compensated (Kahan) sum: float32 keeps its precision over many batches
+        new = total + y
+        self.sums.assign(XP.stack([new, (new - total) - y, seen + XP.sum(n), nbad + bad]))
 
-    def _add_counts(self, pm, t, w, known=None):
+    def _add_counts(self, pm, t, w, known, bad):
+        "Add the counts of predicted mask `pm` and targets `t`, with the bad values `bad` entry by entry: one column sum each."
         pw,tw = (pm,t) if w is None else (pm * w[:, None],t * w[:, None])
-        rows = [ops.sum(pw * t, axis=0), ops.sum(pw, axis=0), ops.sum(tw, axis=0)]
-        if known is not None: rows.append(ops.sum(known if w is None else known * w[:, None], axis=0))
-        self.counts.assign_add(ops.stack(rows))
-        self.n.assign_add(ops.cast(ops.shape(pm)[0], 'float32') if w is None else ops.sum(w))
+        rows = [XP.sum(pw * t, 0), XP.sum(pw, 0), XP.sum(tw, 0)]
+        if known is not None: rows.append(XP.sum(known if w is None else known * w[:, None], 0))
+        n = XP.zeros(self.n_labels, pm) + (XP.rows(pm) if w is None else XP.sum(w))
+        self.counts.assign(XP.read(self.counts) + XP.stack([*rows, XP.sum(bad, 0), n]))
 
     def _add_hist(self, p, t, w, known):
         "Add the probabilities (the sigmoid of `p` with `from_logits`) to the histogram, unknown entries left out."
         if self.from_logits: p = ops.sigmoid(p)
         self.hist.assign_add(_hist_counts(p, t, _entry_weights(p, None if w is None else w[:, None], known), self.n_bins))
 
+    def _add_bad(self, p, t):
+        "Add a batch's bad values (the metrics of a histogram only)."
+        self.bad.assign_add(XP.sum(self._badness(p, t)))
+
     def _split(self):
         "`(tp, fp, fn, tn)` per label."
-        tp,pp,pos = self.counts[0],self.counts[1],self.counts[2]
-        n = self.n if self.ignore_index is None else self.counts[3]  # the label's known entries
+        c = XP.read(self.counts)
+        tp,pp,pos = c[0],c[1],c[2]
+        n = c[-1] if self.ignore_index is None else c[3]  # the label's known entries
         return tp,pp-tp,pos-tp,n-pp-pos+tp
 
+    def _bad_seen(self):
+        "The count of bad values seen (NaN after a NaN prediction)."
+        if self._kind == 'counts': return XP.sum(XP.read(self.counts)[-2])
+        return XP.read(self.sums)[3] if self._kind == 'samples' else XP.read(self.bad)
+
     def _sample_scores(self, tp, pp, pos, n_labels): raise NotImplementedError
-    def _value(self): return safe_div(self.total, self.n, float('nan'), xp=KERAS)
+    def _value(self): return safe_div(XP.read(self.sums)[0], XP.read(self.sums)[2], float('nan'), xp=KERAS)
 
     columns = None  # names of the values of a many-column metric, whose `_value` is then a vector
 
     def result(self):
         if self.n_labels is None: return float('nan')  # no batch yet
-        v = ops.where(self.bad != 0, float('nan'), self._value())  # `bad` is NaN after a NaN prediction
+        v = XP.where(self._bad_seen() != 0, math.nan, self._value())  # `bad` is NaN after a NaN prediction
         # Keras reads results after every batch: one `where` on the vector, then one unstack, whatever the columns
-        return v if self.columns is None else dict(zip(self.columns, ops.unstack(v)))
+        return v if self.columns is None else dict(zip(self.columns, XP.unstack(v)))
 
     def reset_state(self):
         for v in self.variables:
@@ -362,7 +429,7 @@ class _LabelRanking(MultilabelMetric):
             self.columns = [metric_name(prefix, l, tag) for l in unique_label_names(labels, reserved=AVERAGES)]
             nm = metric_name(prefix, 'per_label', tag)
         super().__init__('hist', name or nm, None, from_logits=from_logits, labels=labels, ignore_index=ignore_index, n_bins=n_bins, dtype=dtype)
-    def _update(self, p, t, known, w): self._add_hist(p, t, w, known)
+    def _update(self, p, t, known, w): self._add_hist(p, t, w, known); self._add_bad(p, t)
     def _value(self):
         ap,auc,n_pos = _hist_ranking(self.hist, self.n_labels, self.n_bins, self.average == 'micro')
         s = ap if self._score == 'ap' else auc
@@ -410,6 +477,7 @@ class _SampleRanking(MultilabelMetric):
         super().__init__('samples', name or nm, None, from_logits=from_logits, ignore_index=ignore_index, dtype=dtype)
         if which: self._direction = 'down'  # coverage error and ranking loss: lower is better
     def _update(self, p, t, known, w):
+        bad = XP.sum(self._badness(p, t))
         if self.from_logits: p = ops.sigmoid(p)  # float32, as the fastai side: saturated logits tie as they do there
         neg = 1. - t if known is None else known - t
         # the positives and negatives ranked at or above each label's tie group end are those scoring at least as high:
@@ -417,7 +485,7 @@ class _SampleRanking(MultilabelMetric):
         ge = ops.cast(ops.greater_equal(ops.expand_dims(p, 1), ops.expand_dims(p, 2)), 'float32')  # [b, j, k]: p[b, k] >= p[b, j]
         c = ops.matmul(ge, ops.stack([t, neg], axis=-1))  # 0/1 products and integer sums: exact in float32
         n = self.n_labels if known is None else ops.sum(known, axis=1)
-        self._add_samples(sample_rank_scores(t, c[..., 0], c[..., 1], n, xp=KERAS)[self._which], w)
+        self._add_samples(sample_rank_scores(t, c[..., 0], c[..., 1], n, xp=KERAS)[self._which], w, bad)
 
 @_register
 class LabelRankingAveragePrecision(_SampleRanking):
@@ -459,9 +527,9 @@ class PaperMetrics(MultilabelMetric):
                          n_bins=n_bins, dtype=dtype)
         self._rows = 5  # per label: tp and predicted at `thresh`, tp and predicted in the top k, positives
 
-    def _build(self, n_labels):
+    def _build(self, n_labels, like):
         check_k(self.k, n_labels)
-        super()._build(n_labels)
+        super()._build(n_labels, like)
 
     def _update(self, p, t, known, w):
         self._add_hist(p, t, w, known)
@@ -470,7 +538,8 @@ class PaperMetrics(MultilabelMetric):
         top = ops.cast(topk_mask(q if known is None else ops.where(known > 0, q, -math.inf), self.k), 'float32')
         if known is not None: at_t,top = at_t * known,top * known
         ws = (lambda x: x) if w is None else (lambda x: x * w[:, None])
-        self.counts.assign_add(ops.stack([ops.sum(ws(x), axis=0) for x in (at_t * t, at_t, top * t, top, t)]))
+        rows = [ops.sum(ws(x), axis=0) for x in (at_t * t, at_t, top * t, top, t)]
+        self.counts.assign_add(ops.stack([*rows, ops.sum(self._badness(p, t), axis=0), ops.zeros_like(rows[0])]))  # no sample count
 
     def _value(self):
         ap,_,_ = _hist_ranking(self.hist, self.n_labels, self.n_bins)

@@ -229,6 +229,23 @@ def check_search_needs_validation():
     except ValueError as e: check('validation' in str(e), f'Unclear error without validation data: {e}')
     else: raise AssertionError('ThresholdSearch without validation data searched the training scores instead of raising')
 
+def check_topk_ties():
+    """Top-k metrics on scores with many ties (each row: 6 labels out of 4 values) equal the fastai functions in a compiled `evaluate`:
+    JAX and TensorFlow count the top `k` from `top_k`'s indices, which must break ties by the lowest index like the torch path."""
+    import keras, numpy as np, torch
+    from fastai_multilabel import keras as fk, functional as F
+    rng = np.random.default_rng(3)
+    p = rng.choice(np.array([.1, .4, .6, .9], 'float32'), (200, 6)); y = (rng.random((200, 6)) < .4).astype('float32')
+    model = keras.Sequential([keras.Input((6,)), keras.layers.Identity()])
+    ms = [fk.TopKAccuracy(2), fk.TopKAccuracy(3, 'overlap'), fk.PrecisionAtK(2), fk.RecallAtK(3)]
+    model.compile(loss='mse', metrics=ms)
+    got = model.evaluate(p, y, batch_size=64, verbose=0, return_dict=True)
+    pt, yt = torch.from_numpy(p).logit(), torch.from_numpy(y)  # the functions take logits
+    exp = {'top2_accuracy': F.multilabel_topk_accuracy(pt, yt, 2), 'top3_accuracy_overlap': F.multilabel_topk_accuracy(pt, yt, 3, 'overlap'),
+           'precision_at2': F.multilabel_precision_at_k(pt, yt, 2), 'recall_at3': F.multilabel_recall_at_k(pt, yt, 3)}
+    check([m.name for m in ms] == list(exp), f'top-k names {[m.name for m in ms]}, expected {list(exp)}')
+    for n, v in exp.items(): close(got[n], float(v), f'{n} on tied scores vs fastai_multilabel.functional')
+
 def main(epochs=3, quiet=False):
     t0 = time.perf_counter()
     new = check_imports()
@@ -249,6 +266,7 @@ def main(epochs=3, quiet=False):
     res.update(check_ranking())
     check_serialization()
     check_search_needs_validation()
+    check_topk_ties()
     res['seconds'] = round(time.perf_counter() - t0, 2)
     if not quiet: print(json.dumps(res))
 

@@ -647,13 +647,14 @@ def test_ignore_index_histogram_leaves_unknown_out():
     assert K.ThresholdSearch(ignore_index=-1).histogram.ignore_index == -1
 
 def test_ignore_index_without_unknown_entries_changes_nothing():
-    "Same values with and without `ignore_index` when no entry is unknown; the default path keeps its 3 counts per label."
+    """Same values with and without `ignore_index` when no entry is unknown; the default path keeps its 3 counts per label
+    (plus the per-label sums of bad values and the sample count, in the same variable)."""
     for make in (lambda ii: K.FScore(ignore_index=ii), lambda ii: K.FScore(average='samples', ignore_index=ii),
                  lambda ii: K.TopKAccuracy(2, ignore_index=ii), lambda ii: K.DefaultMetrics(LABELS, ignore_index=ii),
                  lambda ii: K.PaperMetrics(LABELS, ignore_index=ii), lambda ii: K.LabelRankingAveragePrecision(ignore_index=ii)):
         assert kfeed(make(-1), Y, PROBS, W) == approx(kfeed(make(None), Y, PROBS, W), abs=1e-6, nan_ok=True)
     m = K.FScore(); m.update_state(Y, PROBS)
-    assert tuple(m.counts.shape) == (3, L) and m.get_config()['ignore_index'] is None
+    assert tuple(m.counts.shape) == (3 + 2, L) and m.get_config()['ignore_index'] is None
 
 # %% 9c. the papers' table
 @pytest.mark.parametrize('from_logits,ignore_index', [(False, None), (True, None), (False, -1), (True, -1)])
