@@ -13,6 +13,7 @@ from keras import ops
 from .formulas import *
 from .formulas import array_ops, label_scores
 from .names import fmt_num, thresh_tag, metric_name, zero_division_tag, unique_label_names
+from .specs import check_constraint, search_names, described
 
 # %% auto #0
 __all__ = ['topk_mask', 'MultilabelMetric', 'ThresholdAccuracy', 'SubsetAccuracy', 'FScore', 'Jaccard', 'HammingLoss',
@@ -516,11 +517,13 @@ class PaperMetrics(MultilabelMetric):
         from_logits=False, # `y_pred` are logits
         ignore_index=None, # Target value of an unknown entry (e.g. -1), left out
         n_bins=1024, # Bins of the histogram mAP is read from
+        zero_division=0., # A label's 0/0 precision or recall
         name=None, dtype=None):
         t,self.k,n_bins = _check_thresh(thresh),check_k(k),check_n_bins(n_bins)
+        self.zero_division = zd = check_zero_division(zero_division)
         labels,tag = None if labels is None else check_labels(labels),_bins_tag(n_bins)
         if isinstance(t, tuple) and labels is not None: _check_thresh(t, len(labels))
-        table = [metric_name(s.lower(), sfx) for sfx in (_tag(t), f'top{self.k}') for s in PAPER_SCORES]
+        table = [metric_name(s.lower(), sfx, zero_division_tag(zd)) for sfx in (_tag(t), f'top{self.k}') for s in PAPER_SCORES]
         self.columns = [metric_name('map_macro', tag), *table] + \
                        ([] if labels is None else [metric_name('ap', l, tag) for l in unique_label_names(labels, reserved=AVERAGES)])
         super().__init__('counts', name or self.columns[0], t, from_logits=from_logits, labels=labels, ignore_index=ignore_index,
@@ -544,16 +547,18 @@ class PaperMetrics(MultilabelMetric):
     def _value(self):
         ap,_,_ = _hist_ranking(self.hist, self.n_labels, self.n_bins)
         c = self.counts
-        table = [*paper_scores_from_counts(c[0], c[1], c[4], xp=KERAS), *paper_scores_from_counts(c[2], c[3], c[4], xp=KERAS)]
+        zd = self.zero_division
+        table = [*paper_scores_from_counts(c[0], c[1], c[4], zd, xp=KERAS), *paper_scores_from_counts(c[2], c[3], c[4], zd, xp=KERAS)]
         head = ops.stack([nan_average(ap, xp=KERAS), *table])
         return head if self.labels is None else ops.concatenate([head, ap])
 
     def get_config(self):
-        return {**super().get_config(), 'labels': None if self.labels is None else list(self.labels), 'k': self.k, 'n_bins': self.n_bins}
+        return {**super().get_config(), 'labels': None if self.labels is None else list(self.labels), 'k': self.k, 'n_bins': self.n_bins,
+                'zero_division': self.zero_division}
 
-def paper_metrics(labels=None, thresh=0.5, k=3, from_logits=False, ignore_index=None, n_bins=1024)->list:
+def paper_metrics(labels=None, thresh=0.5, k=3, from_logits=False, ignore_index=None, n_bins=1024, zero_division=0.)->list:
     "The papers' metrics: mAP, and CP, CR, CF1, OP, OR, OF1 at `thresh` and on the top `k` (and per-label AP with `labels`)."
-    return [PaperMetrics(labels, thresh, k, from_logits, ignore_index, n_bins)]
+    return [PaperMetrics(labels, thresh, k, from_logits, ignore_index, n_bins, zero_division)]
 
 # %% ../nbs/07_keras.ipynb #ka000021
 @_register
@@ -603,6 +608,19 @@ def _metrics_of(obj):
         yield m
         yield from _metrics_of(m)
 
+def _compiled_metrics(model):
+    "The metrics given to `model.compile` (flattened; None where this Keras keeps them elsewhere: then nothing is checked early)."
+    if not hasattr(model, '_compile_metrics'): return None
+    cm = model._compile_metrics
+    if cm is None: return [] if getattr(model, 'compiled', False) else None  # compiled without `metrics=`
+    if not hasattr(cm, '_user_metrics'): return None
+    def flat(x):
+        if x is None: return []
+        if isinstance(x, dict): return [m for v in x.values() for m in flat(v)]
+        if isinstance(x, (list, tuple)): return [m for v in x for m in flat(v)]
+        return [x]
+    return flat(cm._user_metrics) + flat(getattr(cm, '_user_weighted_metrics', None))
+
 class ThresholdSearch(keras.callbacks.Callback):
     "Find the best thresholds on the validation data after each epoch, write them into `logs`, and feed `thresh='tuned'` metrics."
     def __init__(self,
@@ -616,6 +634,8 @@ class ThresholdSearch(keras.callbacks.Callback):
         apply=True, # Set the thresholds of the metrics created with thresh='tuned'
         validation_data=None, # (x, y) for the exact search (`n_bins=None`)
         ignore_index=None, # Target value of an unknown entry (e.g. -1), left out of the histogram
+        min_precision=None, # Instead of F-beta: reach this precision, then maximise recall (exact search only)
+        min_recall=None, # Instead of F-beta: reach this recall with the highest threshold (exact search only)
     ):
         super().__init__()
         self.beta,self.metric = check_beta(beta),check_choice(metric, ('fbeta', 'accuracy'), 'metric')
@@ -624,15 +644,21 @@ class ThresholdSearch(keras.callbacks.Callback):
         if n_bins is None and validation_data is None:
             raise ValueError("Expected `validation_data=(x, y)` with n_bins=None: the exact search predicts on it after each epoch")
         self.ignore_index = check_ignore_index(ignore_index)
+        self.constraint = None if min_precision is None and min_recall is None else check_constraint(min_precision, min_recall)
+        if self.constraint and n_bins: raise ValueError(f"Expected n_bins=None with a constraint (searched exactly), but got n_bins={n_bins}")
+        if self.constraint and min_pos: raise ValueError(f"Expected min_pos=0 with a constraint, but got min_pos={min_pos}")
         self.histogram = ScoreHistogram(n_bins, from_logits, self.ignore_index) if n_bins else None
         self.history,self.thresh,self.score,self.label_thresh,self.label_scores = [],float('nan'),float('nan'),None,None
         self._validated = False
-        m = f'f{fmt_num(beta)}' if metric == 'fbeta' else 'accuracy'
-        scope,bins = 'perlabel' if per_label else (self.average if metric == 'fbeta' else ''),f'bins{n_bins}' if n_bins else ''
-        self.score_name = 'val_' + metric_name('tuned', m, scope, bins)
-        self.thresh_name = 'val_' + metric_name('tuned_thresh', 'perlabel_mean' if per_label else m, '' if per_label else scope, bins)
+        score,thresh = search_names(beta, per_label, metric, self.average, n_bins, self.constraint)  # as the fastai search's
+        self.score_name,self.thresh_name = 'val_' + score,'val_' + thresh
 
-    def on_train_begin(self, logs=None): self.history = []
+    def on_train_begin(self, logs=None):
+        self.history = []
+        ms = None if self.histogram is None else _compiled_metrics(self.model)
+        if ms is not None and not any(m is self.histogram for m in ms):
+            raise ValueError(f"ThresholdSearch reads its validation scores from `search.histogram`, but the model was compiled "
+                             f"without it: pass it in `metrics=` of `model.compile` (compiled: {[m if isinstance(m, str) else m.name for m in ms]})")
     def on_epoch_begin(self, epoch, logs=None): self._validated = False
     def on_test_begin(self, logs=None): self._validated = True  # Keras resets the metrics here: the histogram counts validation only
 
@@ -658,14 +684,15 @@ class ThresholdSearch(keras.callbacks.Callback):
                                  "`model.compile` and validation data to `fit`")
             h = torch.from_numpy(h.astype('float64'))  # weighted counts: fractional sample weights stay as they are
             lth,lsc = best_thresholds_binned(h, min_pos=self.min_pos, **kw)
-            th,sc = (lth,lsc.mean()) if self.per_label else best_thresholds_binned(h, per_label=False, average=self.average, **kw)
+            th,sc = (lth,lsc.nanmean()) if self.per_label else best_thresholds_binned(h, per_label=False, average=self.average, **kw)
         else:
             x,y = self.validation_data
             p = torch.from_numpy(np.asarray(self.model.predict(x, verbose=0), 'float32'))
             y = torch.from_numpy(np.asarray(y, 'float32'))
             if self.ignore_index is not None: kw['ignore_index'] = self.ignore_index  # the exact search leaves them out too
+            if self.constraint: kw[f'min_{self.constraint[0]}'] = self.constraint[1]  # then min_pos is 0 (checked at init)
             lth,lsc = best_thresholds(p, y, sigmoid=self.from_logits, min_pos=self.min_pos, **kw)
-            th,sc = (lth,lsc.mean()) if self.per_label else best_thresholds(p, y, per_label=False, sigmoid=self.from_logits, average=self.average, **kw)
+            th,sc = (lth,lsc.nanmean()) if self.per_label else best_thresholds(p, y, per_label=False, sigmoid=self.from_logits, average=self.average, **kw)
         self.label_thresh,self.label_scores = lth.numpy(),lsc.numpy()
         self.thresh,self.score = float(th.mean()),float(sc)
         found = self.label_thresh if self.per_label else self.thresh

@@ -12,6 +12,7 @@ from torch import Tensor
 from .core import *
 from .functional import label_counts, split_counts, score_from_counts
 from .formulas import grid_edges
+from .specs import check_constraint
 
 # %% auto #0
 __all__ = ['WORK_MAX', 'sorted_bits', 'bits_to_probs', 'cut_scores', 'cut_thresholds', 'best_thresholds', 'scores_at',
@@ -157,15 +158,6 @@ def scores_at(probs, targs, thresh, beta=1., metric='fbeta', zero_division=0., k
     return score_from_counts('fbeta', tp, fp, fn, beta, None, zero_division)
 
 # %% ../nbs/01b_thresholds.ipynb #cn000002
-def _constraint(min_precision, min_recall):
-    "The checked constraint: ('precision', p) or ('recall', r)."
-    if (min_precision is None) == (min_recall is None):
-        raise ValueError(f"Expected exactly one of `min_precision` and `min_recall`, but got min_precision={min_precision!r}, min_recall={min_recall!r}")
-    kind,v = ('precision', min_precision) if min_recall is None else ('recall', min_recall)
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 1:
-        raise ValueError(f"Expected `min_{kind}` to be a number in (0, 1], but got {v!r}")
-    return kind,float(v)
-
 def constrained_thresholds(
     preds:Tensor, # Scores (N, n_labels): probabilities, or logits with `sigmoid=True`
     targs:Tensor, # Multi-hot targets (N, n_labels)
@@ -177,7 +169,7 @@ def constrained_thresholds(
     labels=None, # Label names for the warning about labels that cannot meet the constraint
 ):
     "Exact thresholds meeting `min_precision` (scores: their recall) or `min_recall` (scores: their precision): `(thresholds, scores, met)`."
-    kind,v = _constraint(min_precision, min_recall)
+    kind,v = check_constraint(min_precision, min_recall)
     check_preds_targs(preds, targs)
     if len(preds) == 0: raise ValueError("Expected `preds` with at least one sample, but got shape (0, ...)")
     targs,known = known_targs(targs, check_ignore_index(ignore_index))

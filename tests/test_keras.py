@@ -784,3 +784,66 @@ def test_threshold_search_keeps_fractional_weights():
     search.on_epoch_end(0, {})
     np.testing.assert_array_equal(search.label_thresh, exp)
     assert not np.array_equal(exp, best_thresholds_binned(torch.from_numpy(h.histogram().round().astype('int64')))[0].numpy())
+
+# %% 9f. parity with the fastai side: the search's constraints, its per-label score, failing before training; paper zero_division
+def search_data():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(256, 4)).astype('float32'); y = (x[:, :3] + .5 * rng.normal(size=(256, 3)) > 0).astype('float32')
+    return (x[:192], y[:192]), (x[192:], y[192:])
+
+def fit_search(search, metrics, seen=None):
+    "Two epochs of a small model with `search`; `seen` collects the epochs that ended."
+    (x, y), valid = search_data()
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation='sigmoid', kernel_initializer='identity')])  # a fair start
+    model.compile('adam', 'binary_crossentropy', metrics=metrics)
+    rec = keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: (seen if seen is not None else []).append(e))
+    hist = model.fit(x, y, validation_data=valid, epochs=2, batch_size=64, verbose=0, callbacks=[search, rec]).history
+    return model, hist, valid
+
+@pytest.mark.parametrize('metrics,compiled', [(None, ''), ([K.FScore()], "'f1_macro_t0p5'")], ids=['no_metrics', 'without_histogram'])
+def test_search_without_its_histogram_fails_before_training(metrics, compiled):
+    seen = []
+    with pytest.raises(ValueError, match=r"compiled without it: pass it in `metrics=` of `model.compile` \(compiled: \[" + compiled + r"\]\)"):
+        fit_search(K.ThresholdSearch(), metrics, seen)
+    assert seen == []  # before the first epoch, not after the whole training
+
+@pytest.mark.parametrize('per_label', [False, True], ids=['global', 'per_label'])
+@pytest.mark.parametrize('kw', [dict(min_precision=.8), dict(min_recall=.9), dict(min_precision=.97)], ids=['p0p8', 'r0p9', 'p0p97'])
+def test_search_with_a_constraint_as_the_fastai_search(kw, per_label):
+    from fastai_multilabel.thresholds import best_thresholds
+    from fastai_multilabel.callback.threshold import ThresholdSearch as FastaiSearch
+    search = K.ThresholdSearch(n_bins=None, per_label=per_label, validation_data=search_data()[1], apply=False, **kw)
+    model, hist, (xv, yv) = fit_search(search, [K.FScore()])
+    assert [search.score_name, search.thresh_name] == ['val_' + c.name for c in FastaiSearch(per_label=per_label, **kw).columns]
+    p,y = torch.from_numpy(np.asarray(model.predict(xv, verbose=0), 'float32')),torch.from_numpy(yv)
+    lth,lsc = best_thresholds(p, y, **kw)
+    np.testing.assert_array_equal(search.label_thresh, lth.numpy()); np.testing.assert_array_equal(search.label_scores, lsc.numpy())
+    th,sc = (lth,lsc.nanmean()) if per_label else best_thresholds(p, y, per_label=False, **kw)  # NaN: a label that cannot meet it
+    assert search.thresh == approx(float(th.mean())) and search.score == approx(float(sc)) and not math.isnan(search.score)
+    assert hist[search.score_name] == approx([h['score'] for h in search.history]) and len(search.history) == 2
+
+def test_search_per_label_score_leaves_out_nan_labels():
+    "A label without positives cannot reach any precision (its score NaN); the per-label score is the mean of the others, as on the fastai side."
+    xv,yv = search_data()[1]; yv = yv.copy(); yv[:, 2] = 0
+    search = K.ThresholdSearch(n_bins=None, per_label=True, validation_data=(xv, yv), apply=False, min_precision=.8)
+    with pytest.warns(UserWarning, match=r"1 label\(s\) cannot reach precision 0.8 \(threshold 1.0, score NaN\): 2"): fit_search(search, None)
+    assert np.isnan(search.label_scores).tolist() == [False, False, True]
+    assert search.score == approx(float(np.nanmean(search.label_scores)))
+
+def test_search_constraint_checks():
+    with pytest.raises(ValueError, match=r"Expected n_bins=None with a constraint \(searched exactly\), but got n_bins=1024"): K.ThresholdSearch(min_precision=.9)
+    with pytest.raises(ValueError, match=r"Expected exactly one of `min_precision` and `min_recall`, but got min_precision=0.9, min_recall=0.8"):
+        K.ThresholdSearch(n_bins=None, validation_data=search_data()[1], min_precision=.9, min_recall=.8)
+    with pytest.raises(ValueError, match=r"Expected min_pos=0 with a constraint, but got min_pos=3"):
+        K.ThresholdSearch(n_bins=None, validation_data=search_data()[1], min_recall=.8, min_pos=3)
+
+@pytest.mark.parametrize('zero_division', [0., 1.])
+def test_paper_metrics_zero_division_as_fastai(zero_division):
+    "Label 4 is never predicted (0/0 precision) and label 5 has no positives (0/0 recall): `zero_division` decides both, as on the fastai side."
+    m, = K.paper_metrics(k=2, zero_division=zero_division)
+    got = kfeed(m, Y, PROBS)
+    exp = {f.name: float(f(torch.from_numpy(PROBS), torch.from_numpy(Y))) for f in F.paper_metrics(k=2, sigmoid=False, zero_division=zero_division)}
+    assert list(got) == list(exp) and m.get_config()['zero_division'] == zero_division
+    assert got == approx(exp, abs=1e-5)
+    if zero_division: assert got['cp_t0p5_zd1'] > kfeed(K.paper_metrics(k=2)[0], Y, PROBS)['cp_t0p5']

@@ -17,7 +17,7 @@ from fastcore.basics import patch, ifnone
 from ..core import *
 from ..names import *
 from ..thresholds import *
-from ..thresholds import _constraint
+from ..specs import check_constraint, constraint_name, search_names
 from ..functional import label_counts, split_counts, score_from_counts
 from ..streaming import ThresholdHistogram, BufferedUpdate, NoBatchError
 from ..metrics import _real_rows, gather_rows
@@ -48,10 +48,6 @@ class _TunedColumn(Metric):
     @property
     def name(self): return self._name
 
-def _constraint_name(kind, v):
-    "Name of the score a constrained search maximises: `recall_at_p0p9` for min_precision=0.9, `precision_at_r0p8` for min_recall=0.8."
-    return f'recall_at_p{fmt_num(v)}' if kind == 'precision' else f'precision_at_r{fmt_num(v)}'
-
 class ThresholdSearch(Callback):
     "Find the best thresholds after each validation epoch, show them, and write them to `learn.loss_func.thresh`."
     order = Recorder.order - 1  # after_validate before the Recorder's, so the columns are ready
@@ -72,17 +68,13 @@ class ThresholdSearch(Callback):
         self.per_label,self.min_pos,self.apply,self.ignore_index = per_label,min_pos,apply,check_ignore_index(ignore_index)
         self.n_bins = None if n_bins is None else check_n_bins(n_bins)
         self.history,self.in_train,self.active,self._new_fit = [],False,False,False
-        self.constraint = None if min_precision is None and min_recall is None else _constraint(min_precision, min_recall)
+        self.constraint = None if min_precision is None and min_recall is None else check_constraint(min_precision, min_recall)
         if self.constraint and self.n_bins: raise ValueError(f"Expected n_bins=None with a constraint (searched exactly), but got n_bins={n_bins}")
         if self.constraint and min_pos: raise ValueError(f"Expected min_pos=0 with a constraint, but got min_pos={min_pos}")
         self.thresh = self.score = float('nan')
         self.label_thresh = self.label_scores = None
-        m = f'f{fmt_num(beta)}' if metric == 'fbeta' else 'accuracy'
-        if self.constraint: m = _constraint_name(*self.constraint)
-        scope = 'perlabel' if per_label else (self.average if metric == 'fbeta' and not self.constraint else '')
-        bins = f'bins{n_bins}' if n_bins else ''
-        self.columns = [_TunedColumn(self, 'score', metric_name('tuned', m, scope, bins)),
-                        _TunedColumn(self, 'thresh', metric_name('tuned_thresh', 'perlabel_mean' if per_label else m, '' if per_label else scope, bins))]
+        score,thresh = search_names(beta, per_label, metric, self.average, n_bins, self.constraint)  # as the Keras search's
+        self.columns = [_TunedColumn(self, 'score', score), _TunedColumn(self, 'thresh', thresh)]
 
     # fastai's get_preds and validate fire before_fit/after_fit too, but only fit trains: the search starts at before_train
     def before_fit(self):
@@ -179,7 +171,7 @@ def resampled_thresholds(
         raise ValueError(f"Expected `n_splits` to be an int >= 1, but got {n_splits!r}")
     if len(probs) < 4: raise ValueError(f"Expected at least 4 samples to split in halves, but got {len(probs)}")
     mp,mr = kwargs.get('min_precision'),kwargs.get('min_recall')
-    constraint = None if mp is None and mr is None else _constraint(mp, mr)
+    constraint = None if mp is None and mr is None else check_constraint(mp, mr)
     obj = partial(_objective, per_label=per_label, average=average, beta=kwargs.get('beta', 1.), metric=kwargs.get('metric', 'fbeta'),
                   ignore_index=kwargs.get('ignore_index'), constraint=constraint)
     g,n,ths,outs = torch.Generator().manual_seed(seed),len(probs),[],[]
@@ -216,7 +208,7 @@ def tune_thresholds(self:Learner,
     if len(dl) == 0: raise ValueError("Expected `dl` to yield at least one batch, but it is empty")
     probs,targs = self.get_preds(dl=dl)
     if len(probs) == 0: raise ValueError("Expected `dl` to yield at least one sample, but it yielded none")
-    constraint = None if min_precision is None and min_recall is None else _constraint(min_precision, min_recall)
+    constraint = None if min_precision is None and min_recall is None else check_constraint(min_precision, min_recall)
     kw = dict(beta=beta, metric=metric, ignore_index=ignore_index, min_precision=min_precision, min_recall=min_recall)
     attrs = {}
     if n_splits is not None:
@@ -226,7 +218,7 @@ def tune_thresholds(self:Learner,
         th = best_thresholds(probs, targs, per_label=per_label, average=average, min_pos=min_pos if per_label else 0, **kw)[0]
     if apply: _set_loss_thresh(self, _as_thresh(th))
     L = probs.shape[1]
-    m = _constraint_name(*constraint) if constraint else f'f{fmt_num(beta)}' if metric == 'fbeta' else 'accuracy'
+    m = constraint_name(*constraint) if constraint else f'f{fmt_num(beta)}' if metric == 'fbeta' else 'accuracy'
     df = pd.DataFrame({'thresh': (th if th.ndim else th.expand(L)).tolist(),
                        m: _label_scores(probs, targs, th, beta, metric, ignore_index, constraint).tolist(),
                        'support': targ_mask(known_targs(targs, ignore_index)[0]).sum(0).tolist()},
