@@ -13,7 +13,7 @@ from keras import ops
 from .formulas import *
 from .formulas import array_ops, label_scores
 from .names import fmt_num, thresh_tag, metric_name, zero_division_tag, unique_label_names
-from .specs import check_constraint, search_names, described
+from .specs import check_constraint, check_min_pos, search_names, described
 
 # %% auto #0
 __all__ = ['topk_mask', 'MultilabelMetric', 'ThresholdAccuracy', 'SubsetAccuracy', 'FScore', 'Jaccard', 'HammingLoss',
@@ -262,16 +262,16 @@ def _thresh_arg(thresh): return list(thresh) if isinstance(thresh, tuple) else t
 
 # %% ../nbs/07_keras.ipynb #ka000013
 @_register
+@described
 class ThresholdAccuracy(MultilabelMetric):
-    "Share of all sample-label pairs predicted right at `thresh` (Keras' `BinaryAccuracy`), named `accuracy_t{thresh}`."
     def __init__(self, thresh=0.5, from_logits=False, ignore_index=None, name=None, dtype=None):
         t = _check_thresh(thresh)
         super().__init__('counts', name or metric_name('accuracy', _tag(t)), t, from_logits=from_logits, ignore_index=ignore_index, dtype=dtype)
     def _value(self): return accuracy_from_counts(*self._split(), xp=KERAS)
 
 @_register
+@described
 class SubsetAccuracy(MultilabelMetric):
-    "Exact-match ratio at `thresh`: the share of samples with every label right, named `subset_accuracy_t{thresh}`."
     def __init__(self, thresh=0.5, from_logits=False, ignore_index=None, name=None, dtype=None):
         t = _check_thresh(thresh)
         nm = metric_name('subset_accuracy', _tag(t))
@@ -295,22 +295,22 @@ class _Averaged(MultilabelMetric):
     def get_config(self): return {**super().get_config(), 'average': self.average, 'zero_division': self.zero_division}
 
 @_register
+@described
 class FScore(_Averaged):
-    "F-beta at `thresh` averaged by `average` ('micro', 'macro', 'weighted' or 'samples'), named `f{beta}_{average}_t{thresh}`."
     def __init__(self, beta=1., thresh=0.5, average='macro', from_logits=False, zero_division=0., ignore_index=None, name=None, dtype=None):
         super().__init__('fbeta', f'f{fmt_num(check_beta(beta))}', beta, thresh, average, from_logits, zero_division, ignore_index, name, dtype)
     def get_config(self): return {**super().get_config(), 'beta': self.beta}
 
 # %% ../nbs/07_keras.ipynb #ka000040
 @_register
+@described
 class Jaccard(_Averaged):
-    "Jaccard index (intersection over union) at `thresh` averaged by `average`, named `jaccard_{average}_t{thresh}`."
     def __init__(self, thresh=0.5, average='macro', from_logits=False, zero_division=0., ignore_index=None, name=None, dtype=None):
         super().__init__('jaccard', 'jaccard', 1., thresh, average, from_logits, zero_division, ignore_index, name, dtype)
 
 @_register
+@described
 class HammingLoss(ThresholdAccuracy):
-    "Share of sample-label pairs predicted wrong at `thresh` (`1 - ThresholdAccuracy`; lower is better), named `hamming_loss_t{thresh}`."
     def __init__(self, thresh=0.5, from_logits=False, ignore_index=None, name=None, dtype=None):
         super().__init__(thresh, from_logits, ignore_index, name or metric_name('hamming_loss', _tag(_check_thresh(thresh))), dtype)
         self._direction = 'down'
@@ -318,8 +318,8 @@ class HammingLoss(ThresholdAccuracy):
 
 # %% ../nbs/07_keras.ipynb #ka000015
 @_register
+@described
 class TopKAccuracy(MultilabelMetric):
-    "Accuracy when exactly the `k` highest-scoring labels are predicted, by `criteria`; named `top{k}_accuracy[_{criteria}]`."
     def __init__(self, k=2, criteria='hamming', ignore_index=None, name=None, dtype=None):
         self.criteria = check_choice(criteria, CRITERIA, 'criteria')
         nm = metric_name(f'top{check_k(k)}_accuracy', '' if criteria == 'hamming' else criteria)
@@ -328,16 +328,16 @@ class TopKAccuracy(MultilabelMetric):
     def get_config(self): return {**super().get_config(), 'k': self._k, 'criteria': self.criteria}
 
 @_register
+@described
 class PrecisionAtK(MultilabelMetric):
-    "Mean over samples of the share of the `k` top-scoring labels that are true, named `precision_at{k}`."
     def __init__(self, k=1, ignore_index=None, name=None, dtype=None):
         super().__init__('samples', name or f'precision_at{check_k(k)}', k=k, ignore_index=ignore_index, dtype=dtype)
     def _sample_scores(self, tp, pp, pos, n_labels): return sample_scores_from_counts('precision', tp, pp, pos, xp=KERAS)
     def get_config(self): return {**super().get_config(), 'k': self._k}
 
 @_register
+@described
 class RecallAtK(MultilabelMetric):
-    "Mean over samples of the share of true labels among the `k` top-scoring ones, named `recall_at{k}`."
     def __init__(self, k=1, zero_division=0., ignore_index=None, name=None, dtype=None):
         self.zero_division = check_zero_division(zero_division)
         nm = metric_name(f'recall_at{check_k(k)}', zero_division_tag(self.zero_division))
@@ -363,20 +363,20 @@ class _PerLabel(MultilabelMetric):
         return {**super().get_config(), 'labels': list(self.labels), 'zero_division': self.zero_division}
 
 @_register
+@described
 class PerLabelRecall(_PerLabel):
-    "Recall of each label at `thresh`, one column per label named `recall_{label}_t{thresh}`."
     def __init__(self, labels, thresh=0.5, from_logits=False, zero_division=0., ignore_index=None, name=None, dtype=None):
         super().__init__('recall', labels, 1., thresh, from_logits, zero_division, ignore_index, name, dtype)
 
 @_register
+@described
 class PerLabelPrecision(_PerLabel):
-    "Precision of each label at `thresh`, one column per label named `precision_{label}_t{thresh}`."
     def __init__(self, labels, thresh=0.5, from_logits=False, zero_division=0., ignore_index=None, name=None, dtype=None):
         super().__init__('precision', labels, 1., thresh, from_logits, zero_division, ignore_index, name, dtype)
 
 @_register
+@described
 class PerLabelFScore(_PerLabel):
-    "F-beta of each label at `thresh`, one column per label named `f{beta}_{label}_t{thresh}`."
     def __init__(self, labels, beta=1., thresh=0.5, from_logits=False, zero_division=0., ignore_index=None, name=None, dtype=None):
         super().__init__('fbeta', labels, beta, thresh, from_logits, zero_division, ignore_index, name, dtype)
     def get_config(self): return {**super().get_config(), 'beta': self.beta}
@@ -401,8 +401,8 @@ class DefaultMetrics(MultilabelMetric):
     def get_config(self):
         return {**super().get_config(), 'labels': None if self.labels is None else list(self.labels)}
 
+@described
 def default_metrics(labels=None, thresh=0.5, from_logits=False, ignore_index=None)->list:
-    "The recommended metrics of a multi-label model: macro F1, micro F1, accuracy, and per-label F1 if `labels`."
     return [DefaultMetrics(labels, thresh, from_logits, ignore_index)]
 
 # %% ../nbs/07_keras.ipynb #kb000002
@@ -442,8 +442,8 @@ class _LabelRanking(MultilabelMetric):
         return {**c, 'average': self.average} if self.labels is None else {**c, 'labels': list(self.labels)}
 
 @_register
+@described
 class AveragePrecision(_LabelRanking):
-    "Average precision from each label's histogram of `n_bins`, averaged by `average` ('macro': the papers' mAP), named `map_{average}`."
     def __init__(self,
         average='macro', # 'macro' (mean over the labels where it is defined), 'weighted' (by positives) or 'micro' (entries pooled)
         n_bins=1024, # Bins of the probability histogram the ranking is read from
@@ -453,20 +453,20 @@ class AveragePrecision(_LabelRanking):
         super().__init__('ap', average, n_bins, from_logits, ignore_index, None, name, dtype)
 
 @_register
+@described
 class RocAuc(_LabelRanking):
-    "Area under the ROC curve from each label's histogram of `n_bins`, averaged by `average`, named `roc_auc_{average}`."
     def __init__(self, average='macro', n_bins=1024, from_logits=False, ignore_index=None, name=None, dtype=None):
         super().__init__('auc', average, n_bins, from_logits, ignore_index, None, name, dtype)
 
 @_register
+@described
 class PerLabelAveragePrecision(_LabelRanking):
-    "Average precision of each label from its histogram of `n_bins`, one column per label named `ap_{label}` (NaN without positives)."
     def __init__(self, labels, n_bins=1024, from_logits=False, ignore_index=None, name=None, dtype=None):
         super().__init__('ap', None, n_bins, from_logits, ignore_index, labels, name, dtype)
 
 @_register
+@described
 class PerLabelRocAuc(_LabelRanking):
-    "ROC AUC of each label from its histogram of `n_bins`, one column per label named `roc_auc_{label}` (NaN with one class only)."
     def __init__(self, labels, n_bins=1024, from_logits=False, ignore_index=None, name=None, dtype=None):
         super().__init__('auc', None, n_bins, from_logits, ignore_index, labels, name, dtype)
 
@@ -489,20 +489,20 @@ class _SampleRanking(MultilabelMetric):
         self._add_samples(sample_rank_scores(t, c[..., 0], c[..., 1], n, xp=KERAS)[self._which], w, bad)
 
 @_register
+@described
 class LabelRankingAveragePrecision(_SampleRanking):
-    "Mean over samples of the average precision of each sample's label ranking (`label_ranking_average_precision_score`), named `lrap`."
     def __init__(self, from_logits=False, ignore_index=None, name=None, dtype=None):
         super().__init__(0, 'lrap', from_logits, ignore_index, name, dtype)
 
 @_register
+@described
 class CoverageError(_SampleRanking):
-    "Mean over samples of how many top-ranked labels cover every true label (lower is better), named `coverage_error`."
     def __init__(self, from_logits=False, ignore_index=None, name=None, dtype=None):
         super().__init__(1, 'coverage_error', from_logits, ignore_index, name, dtype)
 
 @_register
+@described
 class RankingLoss(_SampleRanking):
-    "Mean over samples of the share of (true, false) label pairs ranked wrong or tied (scikit-learn's `label_ranking_loss`), named `ranking_loss`."
     def __init__(self, from_logits=False, ignore_index=None, name=None, dtype=None):
         super().__init__(2, 'ranking_loss', from_logits, ignore_index, name, dtype)
 
@@ -556,8 +556,8 @@ class PaperMetrics(MultilabelMetric):
         return {**super().get_config(), 'labels': None if self.labels is None else list(self.labels), 'k': self.k, 'n_bins': self.n_bins,
                 'zero_division': self.zero_division}
 
+@described
 def paper_metrics(labels=None, thresh=0.5, k=3, from_logits=False, ignore_index=None, n_bins=1024, zero_division=0.)->list:
-    "The papers' metrics: mAP, and CP, CR, CF1, OP, OR, OF1 at `thresh` and on the top `k` (and per-label AP with `labels`)."
     return [PaperMetrics(labels, thresh, k, from_logits, ignore_index, n_bins, zero_division)]
 
 # %% ../nbs/07_keras.ipynb #ka000021
@@ -621,8 +621,8 @@ def _compiled_metrics(model):
         return [x]
     return flat(cm._user_metrics) + flat(getattr(cm, '_user_weighted_metrics', None))
 
+@described
 class ThresholdSearch(keras.callbacks.Callback):
-    "Find the best thresholds on the validation data after each epoch, write them into `logs`, and feed `thresh='tuned'` metrics."
     def __init__(self,
         beta=1., # F-beta's beta
         per_label=False, # One threshold per label (True) or one for all labels (False)
@@ -639,7 +639,7 @@ class ThresholdSearch(keras.callbacks.Callback):
     ):
         super().__init__()
         self.beta,self.metric = check_beta(beta),check_choice(metric, ('fbeta', 'accuracy'), 'metric')
-        self.average,self.per_label,self.min_pos,self.apply = check_choice(average, ('micro', 'macro'), 'average'),per_label,min_pos,apply
+        self.average,self.per_label,self.min_pos,self.apply = check_choice(average, ('micro', 'macro'), 'average'),per_label,check_min_pos(min_pos),apply
         self.n_bins,self.from_logits,self.validation_data = None if n_bins is None else check_n_bins(n_bins),from_logits,validation_data
         if n_bins is None and validation_data is None:
             raise ValueError("Expected `validation_data=(x, y)` with n_bins=None: the exact search predicts on it after each epoch")

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from .names import fmt_num, metric_name
 
 # %% auto #0
-__all__ = ['SPELLING', 'ADAPTERS', 'SPECS', 'Spec', 'described', 'check_constraint', 'constraint_name', 'search_names']
+__all__ = ['SPELLING', 'ADAPTERS', 'SPECS', 'Spec', 'described', 'check_constraint', 'check_min_pos', 'constraint_name',
+           'search_names']
 
 # %% ../nbs/02c_specs.ipynb #sp000006
 SPELLING = {'sigmoid': 'from_logits'}  # fastai's spelling -> Keras'
@@ -101,6 +102,12 @@ def check_constraint(min_precision, min_recall):
     if isinstance(v, bool) or not isinstance(v, numbers.Real) or not 0 < v <= 1:
         raise ValueError(f"Expected `min_{kind}` to be a number in (0, 1], but got {v!r}")
     return kind,float(v)
+
+def check_min_pos(min_pos):
+    "Return `min_pos` (labels with fewer positives take the global threshold) if it is an int >= 0, else raise."
+    if isinstance(min_pos, bool) or not isinstance(min_pos, numbers.Integral) or min_pos < 0:
+        raise ValueError(f"Expected `min_pos` to be an int >= 0, but got {min_pos!r}")
+    return int(min_pos)
 
 def constraint_name(kind, v):
     "Name of the score a constrained search maximises: `recall_at_p0p9` for min_precision=0.9, `precision_at_r0p8` for min_recall=0.8."

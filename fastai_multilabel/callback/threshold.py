@@ -17,7 +17,7 @@ from fastcore.basics import patch, ifnone
 from ..core import *
 from ..names import *
 from ..thresholds import *
-from ..specs import check_constraint, constraint_name, search_names
+from ..specs import check_constraint, check_min_pos, constraint_name, search_names
 from ..functional import label_counts, split_counts, score_from_counts
 from ..streaming import ThresholdHistogram, BufferedUpdate, NoBatchError
 from ..metrics import _real_rows, gather_rows
@@ -65,7 +65,7 @@ class ThresholdSearch(Callback):
     ):
         self.beta,self.metric = check_beta(beta),check_choice(metric, ('fbeta', 'accuracy'), 'metric')
         self.average = check_choice(average, ('micro', 'macro'), 'average')
-        self.per_label,self.min_pos,self.apply,self.ignore_index = per_label,min_pos,apply,check_ignore_index(ignore_index)
+        self.per_label,self.min_pos,self.apply,self.ignore_index = per_label,check_min_pos(min_pos),apply,check_ignore_index(ignore_index)
         self.n_bins = None if n_bins is None else check_n_bins(n_bins)
         self.history,self.in_train,self.active,self._new_fit = [],False,False,False
         self.constraint = None if min_precision is None and min_recall is None else check_constraint(min_precision, min_recall)
