@@ -549,12 +549,13 @@ def paper_metrics(
 def default_metrics(
     labels=None, # Label names (e.g. `dls.vocab`): adds one F1 column per label
     thresh:float|Tensor|str=0.5, # Threshold of every metric; a per-label tensor, or 'tuned'
+    sigmoid:bool=True, # Apply a sigmoid to the model's outputs first (False: `preds` are probabilities)
     ignore_index:int|None=None, # Target value of an unknown entry (e.g. -1), left out
 )->list:
     "The recommended metrics of a multi-label learner: macro F1, micro F1, accuracy, and per-label F1 if `labels`."
-    ii = ignore_index
-    res = [FScore(thresh=thresh, average='macro', ignore_index=ii), FScore(thresh=thresh, average='micro', ignore_index=ii), ThresholdAccuracy(thresh, ignore_index=ii)]
-    return res + (list(PerLabelFScore(labels, thresh=thresh, ignore_index=ii)) if labels is not None else [])
+    kw = dict(thresh=thresh, sigmoid=sigmoid, ignore_index=ignore_index)
+    res = [FScore(average='macro', **kw), FScore(average='micro', **kw), ThresholdAccuracy(**kw)]
+    return res + (list(PerLabelFScore(labels, **kw)) if labels is not None else [])
 
 # %% ../nbs/03_metrics.ipynb #00f18928
 def check_metric_names(metrics)->list:
