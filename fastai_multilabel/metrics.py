@@ -6,7 +6,8 @@ Docs: https://fastai-multilabel.github.io/fastai_multilabel/metrics.html.md"""
 
 # %% ../nbs/03_metrics.ipynb #412e0710
 from __future__ import annotations
-import warnings, weakref
+import math, warnings, weakref
+from dataclasses import dataclass
 from contextlib import nullcontext
 from functools import partial
 from operator import itemgetter
@@ -22,23 +23,17 @@ from .functional import TORCH
 from .ranking import label_ranking, hist_ranking, average_ranking, warn_undefined
 
 # %% auto #0
-__all__ = ['world_size', 'MultilabelMetric', 'gather_rows', 'ThresholdAccuracy', 'SubsetAccuracy', 'FScore', 'Jaccard',
-           'HammingLoss', 'TopKAccuracy', 'PrecisionAtK', 'RecallAtK', 'PerLabelMetrics', 'PerLabelRecall',
-           'PerLabelPrecision', 'PerLabelFScore', 'AveragePrecision', 'RocAuc', 'PerLabelAveragePrecision',
-           'PerLabelRocAuc', 'LabelRankingAveragePrecision', 'CoverageError', 'RankingLoss', 'paper_metrics',
-           'default_metrics', 'check_metric_names']
+__all__ = ['Counts', 'TopKCounts', 'Histogram', 'KeptScores', 'SampleScores', 'RankScores', 'world_size', 'MultilabelMetric',
+           'gather_rows', 'ThresholdAccuracy', 'SubsetAccuracy', 'FScore', 'Jaccard', 'HammingLoss', 'TopKAccuracy',
+           'PrecisionAtK', 'RecallAtK', 'PerLabelMetrics', 'PerLabelRecall', 'PerLabelPrecision', 'PerLabelFScore',
+           'AveragePrecision', 'RocAuc', 'PerLabelAveragePrecision', 'PerLabelRocAuc', 'LabelRankingAveragePrecision',
+           'CoverageError', 'RankingLoss', 'paper_metrics', 'default_metrics', 'check_metric_names']
 
-# %% ../nbs/03_metrics.ipynb #751d370b
+# %% ../nbs/03_metrics.ipynb #sp000001
 def _check_tuned(thresh):
     if isinstance(thresh, str) and thresh != 'tuned':
         raise ValueError(f"Expected `thresh` to be a float, a per-label tensor or 'tuned', but got {thresh!r}")
     return isinstance(thresh, str)
-
-def _loss_thresh(learn):
-    thresh = getattr(getattr(learn, 'loss_func', None), 'thresh', None)
-    if thresh is None: raise ValueError(f"thresh='tuned' reads `learn.loss_func.thresh`, which {type(getattr(learn, 'loss_func', None)).__name__} "
-                                        "does not have: use BCEWithLogitsLossFlat or a loss of `fastai_multilabel.losses`")
-    return thresh
 
 def _thresh_key(thresh):
     "`thresh` checked, and a hashable key equal for equal thresholds: a float, a tuple of per-label floats, or 'tuned'."
@@ -48,11 +43,88 @@ def _thresh_key(thresh):
 
 def _thresh_of(key): return torch.tensor(key) if isinstance(key, tuple) else 0.5 if key == 'tuned' else key
 
-def _score_fn(spec):
-    "Per-sample score function of `spec`: ('set', criteria), ('sample', kind, beta, zero_division) or ('rank', index in `sample_rank_scores`)."
-    if spec[0] == 'set': return partial(set_scores_from_counts, criteria=spec[1])
-    if spec[0] == 'rank': return itemgetter(spec[1])  # of the batch's (lrap, coverage, loss), computed once for all of them
-    return partial(_sample_score, *spec[1:])
+_RANK_SCORES = ('lrap', 'coverage_error', 'ranking_loss')  # the order of `sample_rank_scores`
+_SAMPLE_KINDS = ('precision', 'recall', 'fbeta', 'jaccard')
+
+def _thresh_words(key):
+    if key == 'tuned': return 'the tuned thresholds (`learn.loss_func.thresh`)'
+    return f'per-label thresholds {thresh_tag(torch.tensor(key))}' if isinstance(key, tuple) else f'prob > {key!r}'
+
+def _no_nan(x): return 'nan' if isinstance(x, float) and math.isnan(x) else x  # NaN != NaN, and a pickled NaN is a new object
+
+@dataclass(frozen=True)
+class Counts:
+    "Per-label counts (tp, fp, fn, tn) of the labels predicted at `thresh`."
+    thresh:float|tuple|str # A float, per-label floats or 'tuned' (kept as a float, a tuple of float32 values or 'tuned')
+    def __post_init__(self): object.__setattr__(self, 'thresh', _thresh_key(self.thresh)[1])
+    def __str__(self): return f'per-label counts at {_thresh_words(self.thresh)}'
+
+@dataclass(frozen=True)
+class TopKCounts:
+    "Per-label counts of the `k` top-scoring labels of each sample, predicted."
+    k:int
+    def __post_init__(self): object.__setattr__(self, 'k', check_k(self.k))
+    def __str__(self): return f'per-label counts of the top {self.k}'
+
+@dataclass(frozen=True)
+class Histogram:
+    "A per-label histogram of the probabilities (`n_bins` bins, positives and negatives apart)."
+    n_bins:int
+    def __post_init__(self): check_n_bins(self.n_bins)
+    def __str__(self): return f'per-label histogram of {self.n_bins} bins'
+
+@dataclass(frozen=True)
+class KeptScores:
+    "Every probability and target of the epoch, kept (the exact ranking metrics)."
+    def __str__(self): return 'every score and target, kept'
+
+@dataclass(frozen=True, eq=False)
+class SampleScores:
+    "The mean over samples of each sample's `kind` score of the labels predicted at `thresh`, or of its top `k` labels."
+    kind:str # A criteria of `CRITERIA` ('hamming', 'exact_match'...) or 'precision', 'recall', 'fbeta', 'jaccard'
+    thresh:float|tuple|str|None=None # The predicted set: the labels above `thresh`...
+    k:int|None=None # ... or the top `k`
+    beta:float=1. # Of 'fbeta'
+    zero_division:float=0. # The score of a sample whose `kind` is 0/0: 0, 1 or nan (left out of the mean)
+    def __post_init__(self):
+        check_choice(self.kind, CRITERIA + _SAMPLE_KINDS, 'kind')
+        if (self.thresh is None) == (self.k is None):
+            raise ValueError(f"Expected either `thresh` or `k` to give the predicted set, but got thresh={self.thresh!r}, k={self.k!r}")
+        if self.k is not None: object.__setattr__(self, 'k', check_k(self.k))
+        else: object.__setattr__(self, 'thresh', _thresh_key(self.thresh)[1])
+    def _key(self): return self.kind,self.thresh,self.k,self.beta,_no_nan(self.zero_division)
+    def __eq__(self, other): return type(other) is SampleScores and self._key() == other._key()
+    def __hash__(self): return hash(self._key())
+    @property
+    def source(self): return ('k', self.k) if self.k is not None else ('t', self.thresh)  # of `MultilabelStats`, `thresh` a key
+    def __str__(self):
+        name = f'f{fmt_num(self.beta)}' if self.kind == 'fbeta' else self.kind
+        zd = '' if self.kind in CRITERIA or self.zero_division == 0 else f' (0/0 = {self.zero_division:g})'
+        on = f'of the top {self.k}' if self.k is not None else f'at {_thresh_words(self.thresh)}'
+        return f'mean over samples of {name}{zd} {on}'
+
+@dataclass(frozen=True)
+class RankScores:
+    "The mean over samples of a score of each sample's label ranking: 'lrap', 'coverage_error' or 'ranking_loss' (computed together)."
+    kind:str
+    def __post_init__(self): check_choice(self.kind, _RANK_SCORES, 'kind')
+    source = ('r', 0)  # of `MultilabelStats`: the ranked labels
+    def __str__(self): return f'mean over samples of {self.kind} of the label ranking'
+
+_NEEDS = (Counts, TopKCounts, Histogram, KeptScores, SampleScores, RankScores)
+
+# %% ../nbs/03_metrics.ipynb #751d370b
+def _loss_thresh(learn):
+    thresh = getattr(getattr(learn, 'loss_func', None), 'thresh', None)
+    if thresh is None: raise ValueError(f"thresh='tuned' reads `learn.loss_func.thresh`, which {type(getattr(learn, 'loss_func', None)).__name__} "
+                                        "does not have: use BCEWithLogitsLossFlat or a loss of `fastai_multilabel.losses`")
+    return thresh
+
+def _score_fn(need):
+    "Per-sample score function of a `SampleScores` or `RankScores` need, for `MultilabelStats`."
+    if isinstance(need, RankScores): return itemgetter(_RANK_SCORES.index(need.kind))  # of the batch's (lrap, coverage, loss), computed once for all
+    if need.kind in CRITERIA: return partial(set_scores_from_counts, criteria=need.kind)
+    return partial(_sample_score, need.kind, need.beta, need.zero_division)
 
 def _sample_score(kind, beta, zero_division, tp, pp, pos, n_labels): return sample_scores_from_counts(kind, tp, pp, pos, beta, zero_division)
 
@@ -76,15 +148,14 @@ class _Pass:
             if key not in tidx: tidx[key] = len(threshs); threshs.append(_thresh_of(key))
             return tidx[key]
         for need in self.needs:
-            if need[0] == 'counts':
-                t_index(need[1]); self.slots[need] = 'counts',len(count_keys); count_keys.append(need[1])
-            elif need[0] == 'kcounts': self.slots[need] = 'kcounts',len(ks); ks.append(need[1])
-            elif need[0] == 'hist': self.slots[need] = 'hists',len(hists); hists.append(need[1])
-            elif need[0] == 'kept': self.slots[need] = 'kept',None; keep = True
-            else:
-                _,src,spec = need
-                self.slots[need] = 'scores',len(scores)
-                scores.append((('t', t_index(src[1])) if src[0] == 't' else src, _score_fn(spec)))
+            if isinstance(need, Counts):
+                t_index(need.thresh); self.slots[need] = 'counts',len(count_keys); count_keys.append(need.thresh)
+            elif isinstance(need, TopKCounts): self.slots[need] = 'kcounts',len(ks); ks.append(need.k)
+            elif isinstance(need, Histogram): self.slots[need] = 'hists',len(hists); hists.append(need.n_bins)
+            elif isinstance(need, KeptScores): self.slots[need] = 'kept',None; keep = True
+            else:  # SampleScores, RankScores
+                src,self.slots[need] = need.source,('scores', len(scores))
+                scores.append((('t', t_index(src[1])) if src[0] == 't' else src, _score_fn(need)))
         sigmoid,ii = self.key
         self.stats = MultilabelStats(threshs, counts=[tidx[k] for k in count_keys], scores=scores, sigmoid=sigmoid, topk_counts=ks,
                                      hists=hists, keep=keep, ignore_index=ii, sync_on_compute=self.sync)
@@ -198,7 +269,7 @@ _orphans = {}  # (sigmoid, ignore_index): the pass that the metrics of a process
 class MultilabelMetric(Metric):
     "A fastai metric: `fn` of the shared statistics it `needs` (its `idx`-th value if given), shown as column `name`."
     def __init__(self,
-        needs:tuple, # What `fn` receives, in order: ('counts', thresh key) or ('score', ('t', thresh key) or ('k', k), score spec)
+        needs:tuple, # What `fn` receives, in order: `Counts`, `TopKCounts`, `Histogram`, `KeptScores`, `SampleScores` or `RankScores`
         fn, # Turns the results of `needs` into the value (a tensor)
         name:str, # Column name
         idx:int|None=None, # Show this element of `fn`'s result (one column per label)
@@ -209,6 +280,8 @@ class MultilabelMetric(Metric):
     ):
         if not isinstance(sigmoid, bool): raise TypeError(f"Expected `sigmoid` to be True or False, but got {sigmoid!r}")
         self._needs,self._fn,self.idx,self._name = tuple(needs),fn,idx,name if lower_is_better else warn_tracker_name(name)
+        for n in self._needs:
+            if not isinstance(n, _NEEDS): raise TypeError(f"Expected `needs` of {', '.join(c.__name__ for c in _NEEDS)}, but got {n!r}")
         self.sigmoid,self.n_labels,self._pass,self.ignore_index = sigmoid,n_labels,None,check_ignore_index(ignore_index)
 
     def reset(self):
@@ -225,13 +298,13 @@ class MultilabelMetric(Metric):
 
     def __call__(self, preds:Tensor, targs:Tensor)->float:
         "This metric's value on whole tensors (`preds` are logits if `sigmoid`), leaving its running state alone."
-        if any(len(n) > 1 and n[1] in ('tuned', ('t', 'tuned')) for n in self._needs):
+        if any(getattr(n, 'thresh', None) == 'tuned' for n in self._needs):
             raise ValueError("Expected a threshold to call the metric on tensors, but thresh='tuned' reads it from a learner: "
                              "pass `thresh=learn.loss_func.thresh`")
         check_preds_targs(preds, targs)
         if len(preds) == 0: raise ValueError(f"Expected `preds` with at least one sample, but got shape {tuple(preds.shape)}")
         # top-k sets and exact rankings do not depend on the sigmoid (but for ties where it saturates)
-        thresholded = any(n[0] in ('counts', 'hist') or (n[0] == 'score' and n[1][0] == 't') for n in self._needs)
+        thresholded = any(isinstance(n, Histogram) or getattr(n, 'thresh', None) is not None for n in self._needs)
         if thresholded and self.sigmoid and preds.min() >= 0 and preds.max() <= 1:
             warnings.warn(f"`preds` all lie in [0, 1]: `{self.name}` applies a sigmoid to them; if they are probabilities "
                           "(as `learn.get_preds()` returns), build the metric with sigmoid=False")
@@ -257,16 +330,12 @@ class MultilabelMetric(Metric):
 def _counts(thresh):
     "The need of per-label counts at `thresh`, and `thresh` checked."
     thresh,key = _thresh_key(thresh)
-    return ('counts', key),thresh
+    return Counts(key),thresh
 
-def _score(spec, thresh):
-    "The need of the mean of per-sample `spec` scores on the mask at `thresh`, and `thresh` checked."
+def _score(thresh, kind, **kwargs):
+    "The need of the mean of per-sample `kind` scores of the labels predicted at `thresh`, and `thresh` checked."
     thresh,key = _thresh_key(thresh)
-    return ('score', ('t', key), spec),thresh
-
-def _topk_score(spec, k):
-    "The need of the mean of per-sample `spec` scores on the top `k`."
-    return ('score', ('k', check_k(k)), spec)
+    return SampleScores(kind, thresh=key, **kwargs),thresh
 
 def _identity(x): return x
 
@@ -316,14 +385,14 @@ class ThresholdAccuracy(MultilabelMetric):
 class SubsetAccuracy(MultilabelMetric):
     "Exact-match ratio at `thresh`: the share of samples with every label right, named `subset_accuracy_t{thresh}`."
     def __init__(self, thresh:float|Tensor|str=0.5, sigmoid:bool=True, name:str|None=None, ignore_index:int|None=None):
-        need,thresh = _score(('set', 'exact_match'), thresh)
+        need,thresh = _score(thresh, 'exact_match')
         super().__init__([need], _identity, name or metric_name('subset_accuracy', thresh_tag(thresh)), sigmoid=sigmoid, ignore_index=ignore_index)
 
 # %% ../nbs/03_metrics.ipynb #739db84b
 def _averaged(kind, beta, thresh, average, zero_division):
     "The need, the checked `thresh` and the value function of the `kind` score averaged by `average`."
     if check_choice(average, AVERAGES, 'average') == 'samples':
-        return *_score(('sample', kind, beta, zero_division), thresh),_identity
+        return *_score(thresh, kind, beta=beta, zero_division=zero_division),_identity
     return *_counts(thresh),partial(counts_score, kind=kind, beta=beta, average=average, zero_division=zero_division)
 
 class FScore(MultilabelMetric):
@@ -376,20 +445,20 @@ class TopKAccuracy(MultilabelMetric):
         name:str|None=None, # Column name; built from the arguments if None
         ignore_index:int|None=None, # Target value of an unknown entry (e.g. -1): the top k are taken among the known labels
     ):
-        need = _topk_score(('set', check_choice(criteria, CRITERIA, 'criteria')), k)
+        need = SampleScores(check_choice(criteria, CRITERIA, 'criteria'), k=check_k(k))
         super().__init__([need], _identity, name or metric_name(f'top{k}_accuracy', '' if criteria == 'hamming' else criteria), ignore_index=ignore_index)
 
 class PrecisionAtK(MultilabelMetric):
     "Mean over samples of the share of the `k` top-scoring labels that are true, named `precision_at{k}`."
     def __init__(self, k:int=1, name:str|None=None, ignore_index:int|None=None):
-        need = _topk_score(('sample', 'precision', 1., 0.), k)
+        need = SampleScores('precision', k=check_k(k))
         super().__init__([need], _identity, name or f'precision_at{k}', ignore_index=ignore_index)
 
 class RecallAtK(MultilabelMetric):
     "Mean over samples of the share of true labels among the `k` top-scoring ones, named `recall_at{k}`."
     def __init__(self, k:int=1, zero_division:float=0., name:str|None=None, ignore_index:int|None=None):
         zero_division = check_zero_division(zero_division)
-        need = _topk_score(('sample', 'recall', 1., zero_division), k)
+        need = SampleScores('recall', k=check_k(k), zero_division=zero_division)
         super().__init__([need], _identity, name or metric_name(f'recall_at{k}', zero_division_tag(zero_division)), ignore_index=ignore_index)
 
 # %% ../nbs/03_metrics.ipynb #038fd139
@@ -433,7 +502,7 @@ class PerLabelFScore(PerLabelMetrics):
 
 # %% ../nbs/03_metrics.ipynb #rk100002
 def _bins_tag(n_bins): return 'exact' if n_bins is None else '' if n_bins == 1024 else f'b{check_n_bins(n_bins)}'
-def _ranking_need(n_bins): return ('kept',) if n_bins is None else ('hist', check_n_bins(n_bins))
+def _ranking_need(n_bins): return KeptScores() if n_bins is None else Histogram(n_bins)
 
 _RANK_NAMES = {0: ('Average precision', 'without a positive target'), 1: ('ROC AUC', 'with one class only (no positive or no negative target)')}
 
@@ -509,18 +578,18 @@ class PerLabelRocAuc(_PerLabelRanking):
 class LabelRankingAveragePrecision(MultilabelMetric):
     "Mean over samples of the average precision of the sample's label ranking (scikit-learn's LRAP), named `lrap`."
     def __init__(self, sigmoid:bool=True, name:str|None=None, ignore_index:int|None=None):
-        super().__init__([('score', ('r', 0), ('rank', 0))], _identity, name or 'lrap', sigmoid=sigmoid, ignore_index=ignore_index)
+        super().__init__([RankScores('lrap')], _identity, name or 'lrap', sigmoid=sigmoid, ignore_index=ignore_index)
 
 class CoverageError(MultilabelMetric):
     "Mean over samples of how many top-ranked labels cover all its true labels (lower is better), named `coverage_error`."
     def __init__(self, sigmoid:bool=True, name:str|None=None, ignore_index:int|None=None):
-        super().__init__([('score', ('r', 0), ('rank', 1))], _identity, name or 'coverage_error', sigmoid=sigmoid, lower_is_better=True,
+        super().__init__([RankScores('coverage_error')], _identity, name or 'coverage_error', sigmoid=sigmoid, lower_is_better=True,
                          ignore_index=ignore_index)
 
 class RankingLoss(MultilabelMetric):
     "Mean over samples of the share of (true, false) label pairs ranked wrong or tied (lower is better), named `ranking_loss`."
     def __init__(self, sigmoid:bool=True, name:str|None=None, ignore_index:int|None=None):
-        super().__init__([('score', ('r', 0), ('rank', 2))], _identity, name or 'ranking_loss', sigmoid=sigmoid, lower_is_better=True,
+        super().__init__([RankScores('ranking_loss')], _identity, name or 'ranking_loss', sigmoid=sigmoid, lower_is_better=True,
                          ignore_index=ignore_index)
 
 # %% ../nbs/03_metrics.ipynb #rk100005
@@ -538,7 +607,7 @@ def paper_metrics(
 )->list:
     "mAP and the papers' CP, CR, CF1, OP, OR, OF1 at `thresh` and on the top `k`, as fastai metrics (and per-label AP with `labels`)."
     need,thresh = _counts(thresh)
-    kneed,zd = ('kcounts', check_k(k)),check_zero_division(zero_division)
+    kneed,zd = TopKCounts(k),check_zero_division(zero_division)
     res = [AveragePrecision('macro', n_bins, sigmoid, ignore_index=ignore_index)]
     for nd,tag in ((need, thresh_tag(thresh)), (kneed, f'top{k}')):
         res += [MultilabelMetric([nd], partial(_paper_value, i=i, zero_division=zd), metric_name(n.lower(), tag, zero_division_tag(zd)),

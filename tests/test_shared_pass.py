@@ -1,11 +1,11 @@
 "The shared, buffered pass: one computation per distinct need, exact whatever the chunk, errors at the batch, no leaks."
-import math, pickle, pytest, torch
+import dataclasses, math, pickle, pytest, torch
 import numpy as np
 from types import SimpleNamespace
 from sklearn.metrics import f1_score, fbeta_score, recall_score, precision_score
 import fastai_multilabel.metrics as M
 from fastai_multilabel.all import *
-from helpers import feed, feed_all, rand_data, make_learn, record
+from helpers import feed, feed_all, rand_data, make_learn, record, run_procs
 
 VOCAB = ['cat', 'dog', 'bird', 'fish', 'rare']
 
@@ -128,3 +128,55 @@ def test_epoch_values_on_one_thread_and_the_setting_restored(monkeypatch):
     assert seen == [('update', 2), ('compute', False, 1 if _OPENMP else 2), ('update', 2), ('compute', True, 2)]
     want = average_precision_score(targs.numpy(), preds.numpy(), average='macro')
     assert abs(exact - want) < 1e-12 and abs(binned - multilabel_average_precision(preds, targs, sigmoid=True, n_bins=1024).item()) < 1e-12
+
+def test_needs_are_frozen_hashable_picklable_values():
+    from fastai_multilabel.metrics import Counts, TopKCounts, Histogram, KeptScores, SampleScores, RankScores
+    needs = [Counts(0.5), Counts((0.2, 0.3)), Counts('tuned'), TopKCounts(2), Histogram(1024), KeptScores(), RankScores('lrap'),
+             SampleScores('exact_match', thresh=0.3), SampleScores('fbeta', k=2, beta=2., zero_division=math.nan)]
+    again = pickle.loads(pickle.dumps(needs))        # as all_gather_object hands them to the other processes
+    assert again == needs and {hash(n) for n in again} == {hash(n) for n in needs} and len(set(needs + again)) == len(needs)
+    assert Counts(torch.tensor([0.2, 0.3])) == Counts((0.2, 0.3))   # a tensor threshold is made a tuple key, equal to its values
+    assert SampleScores('fbeta', thresh=0.5) != SampleScores('fbeta', thresh=0.5, beta=2.) != SampleScores('fbeta', k=1, beta=2.)
+    with pytest.raises(dataclasses.FrozenInstanceError): needs[0].thresh = 0.3
+    with pytest.raises(ValueError, match=r"Expected either `thresh` or `k` to give the predicted set, but got thresh=0.5, k=2"):
+        SampleScores('recall', thresh=0.5, k=2)
+    with pytest.raises(ValueError, match=r"Expected `kind` to be one of \('lrap', 'coverage_error', 'ranking_loss'\), but got 'auc'"):
+        RankScores('auc')
+    with pytest.raises(TypeError, match=r"Expected `needs` of Counts, .*, but got \('counts', 0.5\)"):
+        M.MultilabelMetric([('counts', 0.5)], id, 'x')
+
+def test_metrics_declare_their_needs():
+    from fastai_multilabel.metrics import Counts, TopKCounts, Histogram, KeptScores, SampleScores, RankScores
+    assert FScore(thresh=0.3)._needs == ThresholdAccuracy(0.3)._needs == (Counts(0.3),)
+    assert FScore(average='samples', zero_division=math.nan)._needs == FScore(average='samples', zero_division=math.nan)._needs \
+           == (SampleScores('fbeta', thresh=0.5, zero_division=math.nan),)   # NaN settings share one statistic
+    assert SubsetAccuracy(0.3)._needs == (SampleScores('exact_match', thresh=0.3),)
+    assert TopKAccuracy(2)._needs == (SampleScores('hamming', k=2),) and RecallAtK(3, zero_division=1.)._needs == (SampleScores('recall', k=3, zero_division=1.),)
+    assert AveragePrecision()._needs == (Histogram(1024),) and RocAuc(n_bins=None)._needs == (KeptScores(),)
+    assert CoverageError()._needs == (RankScores('coverage_error'),)
+    assert {n for m in paper_metrics(k=2) for n in m._needs} == {Histogram(1024), Counts(0.5), TopKCounts(2)}
+
+def test_nan_zero_division_is_shared_and_agreed_across_processes():
+    "A NaN `zero_division` made two needs unequal (NaN != NaN): unshared in one process, a `ValueError` at the DDP agreement."
+    ms = [FScore(average='samples', zero_division=math.nan), FScore(average='samples', zero_division=math.nan, name='again')]
+    preds, targs = rand_data(n=301)
+    feed_all(ms, preds, targs, bs=64)
+    assert len(ms[0]._pass.stats.scores) == 1
+    res, exp = run_procs(_nan_worker), _nan_values(preds, targs)
+    assert res[0] == pytest.approx(exp) and res[1] == pytest.approx(exp)
+
+def _nan_metrics(): return [FScore(average='samples', zero_division=math.nan), RecallAtK(2, zero_division=math.nan), FScore()]
+
+def _nan_values(preds, targs):
+    probs, t = preds.sigmoid(), targs.numpy()
+    pm = (probs > .5).numpy()
+    keep = (pm | t.astype(bool)).any(1)                            # a sample with neither predicted nor true labels is 0/0: left out
+    rec2 = torch.tensor([float('nan') if r.sum() == 0 else (r * (torch.zeros_like(r).scatter(0, p.topk(2).indices, 1.))).sum() / r.sum()
+                         for p, r in zip(probs, targs)])
+    return [f1_score(t[keep], pm[keep], average='samples', zero_division=0), rec2.nanmean().item(),
+            f1_score(t, pm, average='macro', zero_division=0)]
+
+def _nan_worker(rank):
+    preds, targs = rand_data(n=301)
+    part = slice(0, 120) if rank == 0 else slice(120, 301)
+    return feed_all(_nan_metrics(), preds[part], targs[part], bs=32)
