@@ -13,7 +13,7 @@ from .streaming import LabelCounts, SampleAverage, MultilabelStats, ThresholdHis
 from .losses import MultiLabelBCELoss
 from .metrics import (ThresholdAccuracy, SubsetAccuracy, FScore, Jaccard, HammingLoss, TopKAccuracy, PrecisionAtK, RecallAtK, PerLabelRecall,
                       PerLabelPrecision, PerLabelFScore, default_metrics, check_metric_names, AveragePrecision, RocAuc, PerLabelAveragePrecision,
-                      PerLabelRocAuc, LabelRankingAveragePrecision, CoverageError, RankingLoss, paper_metrics)
+                      PerLabelRocAuc, LabelRankingAveragePrecision, CoverageError, RankingLoss, paper_metrics, shared_passes)
 from .callback.threshold import ThresholdSearch  # also patches `Learner.tune_thresholds`
 from .report import report_from_preds, label_report, plot_threshold_curves, plot_pr_curves
 from .interpret import MultiLabelInterpretation  # also patches `Learner.interpret_multilabel`
@@ -28,5 +28,5 @@ __all__ = ['AVERAGES', 'CRITERIA',
            'ThresholdAccuracy', 'SubsetAccuracy', 'FScore', 'Jaccard', 'HammingLoss', 'TopKAccuracy', 'PrecisionAtK', 'RecallAtK', 'PerLabelRecall',
            'PerLabelPrecision', 'PerLabelFScore', 'default_metrics', 'check_metric_names',
            'AveragePrecision', 'RocAuc', 'PerLabelAveragePrecision', 'PerLabelRocAuc', 'LabelRankingAveragePrecision', 'CoverageError',
-           'RankingLoss', 'paper_metrics',
+           'RankingLoss', 'paper_metrics', 'shared_passes',
            'ThresholdSearch', 'MultiLabelInterpretation', 'report_from_preds', 'label_report', 'plot_threshold_curves', 'plot_pr_curves']

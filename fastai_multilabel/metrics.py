@@ -27,7 +27,7 @@ __all__ = ['Counts', 'TopKCounts', 'Histogram', 'KeptScores', 'SampleScores', 'R
            'gather_rows', 'ThresholdAccuracy', 'SubsetAccuracy', 'FScore', 'Jaccard', 'HammingLoss', 'TopKAccuracy',
            'PrecisionAtK', 'RecallAtK', 'PerLabelMetrics', 'PerLabelRecall', 'PerLabelPrecision', 'PerLabelFScore',
            'AveragePrecision', 'RocAuc', 'PerLabelAveragePrecision', 'PerLabelRocAuc', 'LabelRankingAveragePrecision',
-           'CoverageError', 'RankingLoss', 'paper_metrics', 'default_metrics', 'check_metric_names']
+           'CoverageError', 'RankingLoss', 'paper_metrics', 'default_metrics', 'shared_passes', 'check_metric_names']
 
 # %% ../nbs/03_metrics.ipynb #sp000001
 def _check_tuned(thresh):
@@ -625,6 +625,22 @@ def default_metrics(
     kw = dict(thresh=thresh, sigmoid=sigmoid, ignore_index=ignore_index)
     res = [FScore(average='macro', **kw), FScore(average='micro', **kw), ThresholdAccuracy(**kw)]
     return res + (list(PerLabelFScore(labels, **kw)) if labels is not None else [])
+
+# %% ../nbs/03_metrics.ipynb #sp000005
+def shared_passes(
+    metrics, # A list of metrics, or a `Learner` (its `metrics`)
+)->list:
+    "The passes the `MultilabelMetric`s of `metrics` share in an epoch: for each, its `sigmoid`, `ignore_index` and `needs` (in words: the metric names reading each)."
+    ms = getattr(metrics, 'metrics', metrics)
+    if isinstance(ms, Metric): ms = [ms]
+    if isinstance(ms, (str, bytes)) or not hasattr(ms, '__iter__'):
+        raise TypeError(f"Expected `metrics` to be a list of metrics or a Learner, but got {type(metrics).__name__}")
+    passes = {}
+    for m in ms:
+        if not isinstance(m, MultilabelMetric): continue
+        needs = passes.setdefault((m.sigmoid, m.ignore_index), {})  # the key of `_Pass.start`
+        for n in m._needs: needs.setdefault(str(n), []).append(m.name)
+    return [dict(sigmoid=s, ignore_index=ii, needs=needs) for (s,ii),needs in passes.items()]
 
 # %% ../nbs/03_metrics.ipynb #00f18928
 def check_metric_names(metrics)->list:

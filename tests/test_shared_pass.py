@@ -180,3 +180,30 @@ def _nan_worker(rank):
     preds, targs = rand_data(n=301)
     part = slice(0, 120) if rank == 0 else slice(120, 301)
     return feed_all(_nan_metrics(), preds[part], targs[part], bs=32)
+
+def test_shared_passes_tells_which_metrics_share_what():
+    "`shared_passes` groups as `_Pass.start` does: checked against the passes a fit builds."
+    from fastai.metrics import accuracy_multi   # not a MultilabelMetric: left out
+    labels = ['cat', 'dog', 'bird', 'fish', 'loss']
+    ms = [*default_metrics(labels), TopKAccuracy(2), FScore(average='samples', zero_division=1.), AveragePrecision(n_bins=None),
+          FScore(thresh=0.3, sigmoid=False, name='f1_probs'), RecallAtK(3),
+          ThresholdAccuracy(torch.tensor([.2, .3, .4, .5, .6]), ignore_index=-1), accuracy_multi]
+    want = [dict(sigmoid=True, ignore_index=None, needs={
+                'per-label counts at prob > 0.5': ['f1_macro_t0p5', 'f1_micro_t0p5', 'accuracy_t0p5', 'f1_cat_t0p5', 'f1_dog_t0p5',
+                                                   'f1_bird_t0p5', 'f1_fish_t0p5', 'f1_loss_t0p5'],
+                'mean over samples of hamming of the top 2': ['top2_accuracy'],
+                'mean over samples of f1 (0/0 = 1) at prob > 0.5': ['f1_samples_t0p5_zd1'],
+                'every score and target, kept': ['map_macro_exact'],
+                'mean over samples of recall of the top 3': ['recall_at3']}),
+            dict(sigmoid=False, ignore_index=None, needs={'per-label counts at prob > 0.3': ['f1_probs']}),
+            dict(sigmoid=True, ignore_index=-1, needs={'per-label counts at per-label thresholds tvec-895fb6': ['accuracy_tvec-895fb6']})]
+    assert shared_passes(ms) == want
+    ms = [m for m in ms if getattr(m, 'name', '') != 'f1_probs']; del want[1]   # sigmoid=False raises on this learner's logits
+    learn = make_learn(ms)
+    assert shared_passes(learn) == want
+    learn.fit(1, 0.1)
+    passes = list(dict.fromkeys(m._pass for m in ms if isinstance(m, M.MultilabelMetric)))
+    assert [[m.name for m in p.members] for p in passes] == [[n for nd in w['needs'].values() for n in nd] for w in want]
+    assert [[str(n) for n in p.needs] for p in passes] == [list(w['needs']) for w in want]
+    assert shared_passes([]) == [] and shared_passes(FScore()) == [dict(sigmoid=True, ignore_index=None, needs={'per-label counts at prob > 0.5': ['f1_macro_t0p5']})]
+    with pytest.raises(TypeError, match="Expected `metrics` to be a list of metrics or a Learner, but got int"): shared_passes(3)
