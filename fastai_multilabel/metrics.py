@@ -18,6 +18,7 @@ from .core import *
 from .functional import *
 from .streaming import *
 from .names import *
+from .specs import described
 from . import formulas
 from .functional import TORCH
 from .ranking import label_ranking, hist_ranking, average_ranking, warn_undefined
@@ -371,8 +372,8 @@ def gather_rows(t:Tensor)->Tensor:
 # %% ../nbs/03_metrics.ipynb #63a97919
 def _accuracy(counts): return accuracy_from_counts(*counts)
 
+@described
 class ThresholdAccuracy(MultilabelMetric):
-    "Share of all sample-label pairs predicted right at `thresh` (fastai's `accuracy_multi`), named `accuracy_t{thresh}`."
     def __init__(self,
         thresh:float|Tensor|str=0.5, # Probability above which a label counts as predicted; per-label tensor, or 'tuned'
         sigmoid:bool=True, # Apply a sigmoid to the model's outputs first
@@ -382,8 +383,8 @@ class ThresholdAccuracy(MultilabelMetric):
         need,thresh = _counts(thresh)
         super().__init__([need], _accuracy, name or metric_name('accuracy', thresh_tag(thresh)), sigmoid=sigmoid, ignore_index=ignore_index)
 
+@described
 class SubsetAccuracy(MultilabelMetric):
-    "Exact-match ratio at `thresh`: the share of samples with every label right, named `subset_accuracy_t{thresh}`."
     def __init__(self, thresh:float|Tensor|str=0.5, sigmoid:bool=True, name:str|None=None, ignore_index:int|None=None):
         need,thresh = _score(thresh, 'exact_match')
         super().__init__([need], _identity, name or metric_name('subset_accuracy', thresh_tag(thresh)), sigmoid=sigmoid, ignore_index=ignore_index)
@@ -395,8 +396,8 @@ def _averaged(kind, beta, thresh, average, zero_division):
         return *_score(thresh, kind, beta=beta, zero_division=zero_division),_identity
     return *_counts(thresh),partial(counts_score, kind=kind, beta=beta, average=average, zero_division=zero_division)
 
+@described
 class FScore(MultilabelMetric):
-    "F-beta at `thresh` averaged by `average`, named `f{beta}_{average}_t{thresh}`."
     def __init__(self,
         beta:float=1., # Weight of recall against precision
         thresh:float|Tensor|str=0.5, # Probability above which a label counts as predicted; per-label tensor, or 'tuned'
@@ -412,8 +413,8 @@ class FScore(MultilabelMetric):
                          sigmoid=sigmoid, ignore_index=ignore_index)
 
 # %% ../nbs/03_metrics.ipynb #b7e1a002
+@described
 class Jaccard(MultilabelMetric):
-    "Jaccard index (intersection over union of predicted and true labels) at `thresh` averaged by `average`, named `jaccard_{average}_t{thresh}`."
     def __init__(self,
         thresh:float|Tensor|str=0.5, # Probability above which a label counts as predicted; per-label tensor, or 'tuned'
         average:str='macro', # One of 'micro', 'macro', 'weighted', 'samples'
@@ -429,16 +430,16 @@ class Jaccard(MultilabelMetric):
 
 def _hamming_loss(counts): return 1 - accuracy_from_counts(*counts)
 
+@described
 class HammingLoss(MultilabelMetric):
-    "Share of sample-label pairs predicted wrong at `thresh` (`1 - ThresholdAccuracy`; lower is better), named `hamming_loss_t{thresh}`."
     def __init__(self, thresh:float|Tensor|str=0.5, sigmoid:bool=True, name:str|None=None, ignore_index:int|None=None):
         need,thresh = _counts(thresh)
         super().__init__([need], _hamming_loss, name or metric_name('hamming_loss', thresh_tag(thresh)), sigmoid=sigmoid, lower_is_better=True,
                          ignore_index=ignore_index)
 
 # %% ../nbs/03_metrics.ipynb #c7bb4d5b
+@described
 class TopKAccuracy(MultilabelMetric):
-    "Accuracy when exactly the `k` highest-scoring labels are predicted, by `criteria`; named `top{k}_accuracy[_{criteria}]`."
     def __init__(self,
         k:int=2, # Number of labels predicted per sample
         criteria:str='hamming', # 'hamming', 'exact_match', 'overlap', 'contain' or 'belong' (torcheval's)
@@ -448,14 +449,14 @@ class TopKAccuracy(MultilabelMetric):
         need = SampleScores(check_choice(criteria, CRITERIA, 'criteria'), k=check_k(k))
         super().__init__([need], _identity, name or metric_name(f'top{k}_accuracy', '' if criteria == 'hamming' else criteria), ignore_index=ignore_index)
 
+@described
 class PrecisionAtK(MultilabelMetric):
-    "Mean over samples of the share of the `k` top-scoring labels that are true, named `precision_at{k}`."
     def __init__(self, k:int=1, name:str|None=None, ignore_index:int|None=None):
         need = SampleScores('precision', k=check_k(k))
         super().__init__([need], _identity, name or f'precision_at{k}', ignore_index=ignore_index)
 
+@described
 class RecallAtK(MultilabelMetric):
-    "Mean over samples of the share of true labels among the `k` top-scoring ones, named `recall_at{k}`."
     def __init__(self, k:int=1, zero_division:float=0., name:str|None=None, ignore_index:int|None=None):
         zero_division = check_zero_division(zero_division)
         need = SampleScores('recall', k=check_k(k), zero_division=zero_division)
@@ -482,8 +483,8 @@ class PerLabelMetrics(list):
         raise TypeError(f"Expected {type(self).__name__}(...) to be unpacked into `metrics=`: it is a list of one metric per "
                         f"label, so write `metrics=[..., *{type(self).__name__}(labels)]`")
 
+@described
 class PerLabelRecall(PerLabelMetrics):
-    "Recall of each label at `thresh`, one column per label named `recall_{label}_t{thresh}`."
     def __init__(self,
         labels, # Label names, e.g. `dls.vocab`: one column each
         thresh:float|Tensor|str=0.5, # Probability above which a label counts as predicted; per-label tensor, or 'tuned'
@@ -493,13 +494,13 @@ class PerLabelRecall(PerLabelMetrics):
     ):
         super().__init__('recall', labels, thresh, sigmoid=sigmoid, zero_division=zero_division, ignore_index=ignore_index)
 
+@described
 class PerLabelPrecision(PerLabelMetrics):
-    "Precision of each label at `thresh`, one column per label named `precision_{label}_t{thresh}`."
     def __init__(self, labels, thresh:float|Tensor|str=0.5, sigmoid:bool=True, zero_division:float=0., ignore_index:int|None=None):
         super().__init__('precision', labels, thresh, sigmoid=sigmoid, zero_division=zero_division, ignore_index=ignore_index)
 
+@described
 class PerLabelFScore(PerLabelMetrics):
-    "F-beta of each label at `thresh`, one column per label named `f{beta}_{label}_t{thresh}`."
     def __init__(self, labels, beta:float=1., thresh:float|Tensor|str=0.5, sigmoid:bool=True, zero_division:float=0., ignore_index:int|None=None):
         super().__init__('fbeta', labels, thresh, beta, sigmoid, zero_division, ignore_index)
 
@@ -538,8 +539,8 @@ def _ranking_metric(i, average, n_bins, sigmoid, name, ignore_index, prefix):
     return dict(needs=[_ranking_need(n_bins)], fn=partial(_ranking_value, i=i, average=average),
                 name=name or metric_name(prefix, average, _bins_tag(n_bins)), sigmoid=sigmoid, ignore_index=ignore_index)
 
+@described
 class AveragePrecision(MultilabelMetric):
-    "Average precision averaged by `average` ('macro': the papers' mAP), from a histogram of `n_bins` (None: exact); named `map_{average}`."
     def __init__(self,
         average:str='macro', # 'macro', 'weighted' (by positives) or 'micro' (all entries pooled)
         n_bins:int|None=1024, # Bins of the per-label histogram; None keeps every score for the exact value
@@ -549,8 +550,8 @@ class AveragePrecision(MultilabelMetric):
     ):
         super().__init__(**_ranking_metric(0, average, n_bins, sigmoid, name, ignore_index, 'map'))
 
+@described
 class RocAuc(MultilabelMetric):
-    "Area under the ROC curve averaged by `average`, from a histogram of `n_bins` (None: exact); named `roc_auc_{average}`."
     def __init__(self, average:str='macro', n_bins:int|None=1024, sigmoid:bool=True, name:str|None=None, ignore_index:int|None=None):
         super().__init__(**_ranking_metric(1, average, n_bins, sigmoid, name, ignore_index, 'roc_auc'))
 
@@ -562,8 +563,8 @@ class _PerLabelRanking(list):
         super().__init__(_label_columns(_ranking_need(n_bins), fn, labels, lambda l: metric_name(prefix, l, tag), sigmoid, ignore_index))
     __call__ = PerLabelMetrics.__call__
 
+@described
 class PerLabelAveragePrecision(_PerLabelRanking):
-    "Average precision of each label, one column per label named `ap_{label}` (NaN for a label without positives)."
     def __init__(self,
         labels, # Label names, e.g. `dls.vocab`: one column each
         n_bins:int|None=1024, # Bins of the per-label histogram; None keeps every score for the exact value
@@ -572,24 +573,24 @@ class PerLabelAveragePrecision(_PerLabelRanking):
     ):
         super().__init__(0, 'ap', labels, n_bins, sigmoid, ignore_index)
 
+@described
 class PerLabelRocAuc(_PerLabelRanking):
-    "ROC AUC of each label, one column per label named `roc_auc_{label}` (NaN for a label with one class only)."
     def __init__(self, labels, n_bins:int|None=1024, sigmoid:bool=True, ignore_index:int|None=None):
         super().__init__(1, 'roc_auc', labels, n_bins, sigmoid, ignore_index)
 
+@described
 class LabelRankingAveragePrecision(MultilabelMetric):
-    "Mean over samples of the average precision of the sample's label ranking (scikit-learn's LRAP), named `lrap`."
     def __init__(self, sigmoid:bool=True, name:str|None=None, ignore_index:int|None=None):
         super().__init__([RankScores('lrap')], _identity, name or 'lrap', sigmoid=sigmoid, ignore_index=ignore_index)
 
+@described
 class CoverageError(MultilabelMetric):
-    "Mean over samples of how many top-ranked labels cover all its true labels (lower is better), named `coverage_error`."
     def __init__(self, sigmoid:bool=True, name:str|None=None, ignore_index:int|None=None):
         super().__init__([RankScores('coverage_error')], _identity, name or 'coverage_error', sigmoid=sigmoid, lower_is_better=True,
                          ignore_index=ignore_index)
 
+@described
 class RankingLoss(MultilabelMetric):
-    "Mean over samples of the share of (true, false) label pairs ranked wrong or tied (lower is better), named `ranking_loss`."
     def __init__(self, sigmoid:bool=True, name:str|None=None, ignore_index:int|None=None):
         super().__init__([RankScores('ranking_loss')], _identity, name or 'ranking_loss', sigmoid=sigmoid, lower_is_better=True,
                          ignore_index=ignore_index)
@@ -598,6 +599,7 @@ class RankingLoss(MultilabelMetric):
 def _paper_value(counts, i, zero_division): return formulas.paper_scores_from_counts(counts[0], counts[0]+counts[1], counts[0]+counts[2],
                                                                                       zero_division, xp=TORCH)[i]
 
+@described
 def paper_metrics(
     labels=None, # Label names: adds one average precision column per label
     thresh:float|Tensor|str=0.5, # Threshold of the thresholded scores; a per-label tensor, or 'tuned'
@@ -607,7 +609,6 @@ def paper_metrics(
     ignore_index:int|None=None, # Target value of an unknown entry (e.g. -1), left out
     zero_division:float=0., # A label's 0/0 precision or recall
 )->list:
-    "mAP and the papers' CP, CR, CF1, OP, OR, OF1 at `thresh` and on the top `k`, as fastai metrics (and per-label AP with `labels`)."
     need,thresh = _counts(thresh)
     kneed,zd = TopKCounts(k),check_zero_division(zero_division)
     res = [AveragePrecision('macro', n_bins, sigmoid, ignore_index=ignore_index)]
@@ -617,13 +618,13 @@ def paper_metrics(
     return res + (list(PerLabelAveragePrecision(labels, n_bins, sigmoid, ignore_index)) if labels is not None else [])
 
 # %% ../nbs/03_metrics.ipynb #a0717c3e
+@described
 def default_metrics(
     labels=None, # Label names (e.g. `dls.vocab`): adds one F1 column per label
     thresh:float|Tensor|str=0.5, # Threshold of every metric; a per-label tensor, or 'tuned'
     sigmoid:bool=True, # Apply a sigmoid to the model's outputs first (False: `preds` are probabilities)
     ignore_index:int|None=None, # Target value of an unknown entry (e.g. -1), left out
 )->list:
-    "The recommended metrics of a multi-label learner: macro F1, micro F1, accuracy, and per-label F1 if `labels`."
     kw = dict(thresh=thresh, sigmoid=sigmoid, ignore_index=ignore_index)
     res = [FScore(average='macro', **kw), FScore(average='micro', **kw), ThresholdAccuracy(**kw)]
     return res + (list(PerLabelFScore(labels, **kw)) if labels is not None else [])

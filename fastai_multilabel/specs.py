@@ -78,8 +78,8 @@ SPECS = {s.name: s for s in [
          "`label_ranking_loss`; lower is better), named `ranking_loss`.", 'ranking', ('sigmoid', _U), lower_is_better=True),
     Spec('paper_metrics', "mAP and the papers' CP, CR, CF1, OP, OR, OF1 at `thresh` and on the top `k` (and per-label AP with "
          "`labels`).", 'set', (_L, _T, 'k', _B, 'sigmoid', _U, _Z)),
-    Spec('ThresholdSearch', "Find the best thresholds on the validation predictions after each epoch, log them, and feed the "
-         "metrics created with `thresh='tuned'`.", 'search',
+    Spec('ThresholdSearch', "Find the best thresholds on the validation predictions after each epoch, log them, and with "
+         "`apply=True` use them: in the metrics created with `thresh='tuned'` (fastai: through `learn.loss_func.thresh`).", 'search',
          ('beta', 'per_label', 'metric', 'average', 'min_pos', _B, 'apply', _U, 'min_precision', 'min_recall'),
          keras=('from_logits',  # fastai's loss function knows its activation; a Keras callback does not see the model's
                 'validation_data')),  # the exact search predicts on it: a Keras callback gets no validation predictions

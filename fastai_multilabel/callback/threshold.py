@@ -17,7 +17,7 @@ from fastcore.basics import patch, ifnone
 from ..core import *
 from ..names import *
 from ..thresholds import *
-from ..specs import check_constraint, check_min_pos, constraint_name, search_names
+from ..specs import check_constraint, check_min_pos, constraint_name, search_names, described
 from ..functional import label_counts, split_counts, score_from_counts
 from ..streaming import ThresholdHistogram, BufferedUpdate, NoBatchError
 from ..metrics import _real_rows, gather_rows
@@ -48,8 +48,8 @@ class _TunedColumn(Metric):
     @property
     def name(self): return self._name
 
+@described
 class ThresholdSearch(Callback):
-    "Find the best thresholds after each validation epoch, show them, and write them to `learn.loss_func.thresh`."
     order = Recorder.order - 1  # after_validate before the Recorder's, so the columns are ready
     def __init__(self,
         beta:float=1., # F-beta's beta
