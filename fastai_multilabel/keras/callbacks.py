@@ -6,12 +6,10 @@ Docs: https://fastai-multilabel.github.io/fastai_multilabel/keras.callbacks.html
 
 # %% ../../nbs/07c_keras.callbacks.ipynb #kt000003
 from __future__ import annotations
-import math
 import numpy as np
 import keras
 from keras import ops
 from ..formulas import *
-from ..names import fmt_num, metric_name, zero_division_tag, unique_label_names
 from ..specs import check_constraint, check_min_pos, search_names, described
 from .metrics import *
 from .metrics import _register, _n_labels, _hist_counts, _entry_weights

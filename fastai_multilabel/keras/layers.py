@@ -6,16 +6,11 @@ Docs: https://fastai-multilabel.github.io/fastai_multilabel/keras.layers.html.md
 
 # %% ../../nbs/07d_keras.layers.ipynb #kl000003
 from __future__ import annotations
-import math
-import numpy as np
 import keras
 from keras import ops
 from ..formulas import *
-from ..names import fmt_num, metric_name, zero_division_tag, unique_label_names
-from ..specs import described
 from .metrics import *
-from .metrics import _register, _check_thresh, _cut, _thresh_arg
-from .callbacks import ThresholdSearch
+from .metrics import _register, _cut, _thresh_arg
 
 # %% auto #0
 __all__ = ['MultilabelDecision', 'with_decisions']

@@ -11,9 +11,9 @@ import numpy as np
 import keras
 from keras import ops
 from ..formulas import *
-from ..formulas import array_ops, label_scores
+from ..formulas import array_ops
 from ..names import fmt_num, thresh_tag, metric_name, zero_division_tag, unique_label_names
-from ..specs import check_constraint, check_min_pos, search_names, described
+from ..specs import described
 
 # %% auto #0
 __all__ = ['topk_mask', 'MultilabelMetric', 'ThresholdAccuracy', 'SubsetAccuracy', 'FScore', 'Jaccard', 'HammingLoss',

@@ -7,14 +7,12 @@ Docs: https://fastai-multilabel.github.io/fastai_multilabel/keras.ranking.html.m
 # %% ../../nbs/07b_keras.ranking.ipynb #kr000003
 from __future__ import annotations
 import math
-import numpy as np
-import keras
 from keras import ops
 from ..formulas import *
-from ..names import fmt_num, metric_name, zero_division_tag, unique_label_names
+from ..names import metric_name, zero_division_tag, unique_label_names
 from ..specs import described
 from .metrics import *
-from .metrics import _register, XP, KERAS, _check_thresh, _cut, _tag, _n_labels, _grid, _hist_counts, _entry_weights, _thresh_arg
+from .metrics import _register, XP, KERAS, _check_thresh, _tag
 
 # %% auto #0
 __all__ = ['AveragePrecision', 'RocAuc', 'PerLabelAveragePrecision', 'PerLabelRocAuc', 'LabelRankingAveragePrecision',
