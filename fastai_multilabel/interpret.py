@@ -27,11 +27,16 @@ def _check_count(v, argname):
     if v < 1: raise ValueError(f"Expected `{argname}` >= 1, but got {v}")
     return v
 
+def _items(dl):
+    "`dl.items`, else `dl.dataset.items`, else None."
+    if dl is None: return None
+    items = getattr(dl, 'items', None)
+    return getattr(getattr(dl, 'dataset', None), 'items', None) if items is None else items
+
 def _item(dl, i):
     "What names sample `i` of `dl`'s dataset: a DataFrame's index label, an element of `items`, a list dataset's input, else None."
     if dl is None: return None
-    items = getattr(dl, 'items', None)
-    if items is None: items = getattr(getattr(dl, 'dataset', None), 'items', None)
+    items = _items(dl)
     if isinstance(items, (pd.DataFrame, pd.Series)): return items.index[i]
     if items is not None:
         try: return items[i]
@@ -41,6 +46,32 @@ def _item(dl, i):
         x = ds[i]
         return x[0] if isinstance(x, tuple) else x
     return None
+
+def _short(s, width=60):
+    "`s` as one line of at most `width` characters: whitespace collapsed, cut with '…'."
+    s = ' '.join(str(s).split())
+    return s if len(s) <= width else s[:width-1] + '…'
+
+def _check_name_col(dl, name_col):
+    "Raise unless `dl`'s dataset is backed by a DataFrame with a column `name_col`."
+    items = _items(dl)
+    if not isinstance(items, pd.DataFrame):
+        got = 'no `dl`' if dl is None else f"a dataset of type {type(getattr(dl, 'dataset', None)).__name__}" + (
+            '' if items is None else f' with items of type {type(items).__name__}')
+        raise ValueError(f"Expected `name_col={name_col!r}` with a `dl` whose dataset is backed by a DataFrame, but got {got}")
+    if name_col not in items.columns:
+        cols = ', '.join(map(repr, items.columns[:10])) + (f', ... ({len(items.columns)} columns)' if len(items.columns) > 10 else '')
+        raise ValueError(f"Expected `name_col` to be a column of the dataset's DataFrame ({cols}), but got {name_col!r}")
+
+def _name(dl, i, name_col=None):
+    "What sample `i` of `dl` is called: column `name_col` of its DataFrame row, else the string `dl`'s input getter reads, else None."
+    items = _items(dl)
+    if name_col is not None: v = items[name_col].iloc[i]
+    else:
+        try: v = dl.dataset.tfms[0].fs[0](items.iloc[i] if isinstance(items, pd.DataFrame) else items[i])
+        except Exception: return None
+        if not isinstance(v, str): return None
+    return _short(v) if isinstance(v, str) else v
 
 # %% ../nbs/05b_interpret.ipynb #it000007
 class MultiLabelInterpretation:
@@ -165,12 +196,14 @@ def top_losses(self:MultiLabelInterpretation,
     kind:str|None=None, # 'fp' or 'fn': only the false positives (negatives) of `label`
     k:int=9, # How many samples
     thresh:float|Tensor|None=None, # Thresholds; the interpretation's if None
+    name_col:str|None=None, # Column of the dataset's DataFrame that names the samples; None: the string `dl`'s input getter reads, if any
 )->pd.DataFrame:
-    "The `k` samples with the largest loss, overall or for `label`, with their item, true and predicted labels."
+    "The `k` samples with the largest loss, overall or for `label`, with their item, name, true and predicted labels."
     if kind is not None:
         check_choice(kind, ('fp', 'fn'), 'kind')
         if label is None: raise ValueError(f"Expected a `label` with `kind={kind!r}` (the errors of one label), but got label=None")
     k,pmask = _check_count(k, 'k'),self._pmask(thresh)
+    if name_col is not None: _check_name_col(self.dl, name_col)
     if label is None: c,loss,keep = None,self.losses.mean(1),None
     else:
         c = self._label_idx(label)
@@ -178,18 +211,17 @@ def top_losses(self:MultiLabelInterpretation,
         keep = None if kind is None else p & ~t if kind == 'fp' else ~p & t
     idx = torch.arange(len(loss)) if keep is None else keep.nonzero()[:, 0]
     idx = idx[loss[idx].sort(descending=True, stable=True).indices[:k]]
-    rows = [dict(idx=i, item=_item(self.dl, i), true=self._names_of(self.targs[i]), predicted=self._names_of(pmask[i]),
-                 prob=None if c is None else self.probs[i, c].item(), loss=loss[i].item()) for i in idx.tolist()]
-    return pd.DataFrame(rows, columns=['idx', 'item', 'true', 'predicted', 'prob', 'loss'])
+    rows = [dict(idx=i, item=_item(self.dl, i), name=_name(self.dl, i, name_col), true=self._names_of(self.targs[i]),
+                 predicted=self._names_of(pmask[i]), prob=None if c is None else self.probs[i, c].item(), loss=loss[i].item())
+            for i in idx.tolist()]
+    return pd.DataFrame(rows, columns=['idx', 'item', 'name', 'true', 'predicted', 'prob', 'loss'])
 
 # %% ../nbs/05b_interpret.ipynb #it000025
 def _cell(v, width=40):
     "Short text of a table cell."
     if v is None: return ''
     if isinstance(v, float): return f'{v:.4f}'
-    if isinstance(v, list): s = ', '.join(v) if v else '(none)'
-    else: s = ' '.join(str(v).split())
-    return s if len(s) <= width else s[:width-1] + '…'
+    return _short((', '.join(v) if v else '(none)') if isinstance(v, list) else v, width)
 
 @patch
 def plot_top_losses(self:MultiLabelInterpretation,
@@ -197,16 +229,19 @@ def plot_top_losses(self:MultiLabelInterpretation,
     kind:str|None=None, # 'fp' or 'fn': only the false positives (negatives) of `label`
     k:int=9, # How many samples
     thresh:float|Tensor|None=None, # Thresholds; the interpretation's if None
+    name_col:str|None=None, # Column of the dataset's DataFrame that names the samples (see `top_losses`)
 )->Figure:
-    "`top_losses` as a table in a matplotlib figure."
-    df = self.top_losses(label, kind, k, thresh)
+    "`top_losses` as a table in a matplotlib figure; the `name` column only where some sample has a name."
+    df = self.top_losses(label, kind, k, thresh, name_col)
+    if df.name.isna().all(): df = df.drop(columns='name')
     what = 'sample loss' if label is None else f'loss of {label}' + ('' if kind is None else f' ({kind})')
     fig = ReportFigure(figsize=(12, 0.25*(len(df)+1) + 0.5), layout='constrained')
     ax = fig.add_subplot(); ax.axis('off')
     ax.set_title(f'top {len(df)} by {what}', fontsize=10)
     if len(df):
         cells = [[_cell(v) for v in r] for r in df.itertuples(index=False)]
-        ax.table(cellText=cells, colLabels=list(df.columns), colWidths=[.06, .22, .25, .25, .1, .1], cellLoc='left', bbox=[0, 0, 1, 1])
+        w = [.06, .22, .25, .25, .1, .1] if len(df.columns) == 6 else [.05, .14, .23, .2, .2, .09, .09]
+        ax.table(cellText=cells, colLabels=list(df.columns), colWidths=w, cellLoc='left', bbox=[0, 0, 1, 1])
     else: ax.text(0.5, 0.5, 'no such samples', ha='center', va='center')
     return fig
 

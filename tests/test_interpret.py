@@ -81,7 +81,7 @@ def test_top_losses(learn, raw, interp):
     losses,probs,pred = bce(logits, targs),torch.sigmoid(logits),torch.sigmoid(logits) > 0.5
     names = lambda row: [f'label{j}' for j in range(5) if row[j]]
     tl = interp.top_losses(k=7)
-    assert list(tl.columns) == ['idx', 'item', 'true', 'predicted', 'prob', 'loss']
+    assert list(tl.columns) == ['idx', 'item', 'name', 'true', 'predicted', 'prob', 'loss']
     exp = sorted(range(175), key=lambda i: -losses[i].mean().item())[:7]
     assert tl.idx.tolist() == exp
     np.testing.assert_allclose(tl.loss.values, losses[exp].mean(1).numpy(), rtol=1e-5)
@@ -118,6 +118,7 @@ def tab():
                       index=[f'r{i}' for i in range(n)])
     labs = ['red', 'green', 'blue']
     for i,l in enumerate(labs): df[l] = ((df.a * (i-1) + df.b + rng.normal(size=n)) > 0.5).astype(float)
+    df['title'] = [f'Post  {i}\n' + ('longer ' * 15 if i == 250 else 'short') for i in range(n)]  # not a model input
     dls = TabularDataLoaders.from_df(df, procs=[Categorify, Normalize], cat_names=['c'], cont_names=['a', 'b'], y_names=labs,
                                      y_block=MultiCategoryBlock(encoded=True, vocab=labs), valid_idx=list(range(200, 300)), bs=32)
     torch.manual_seed(0)
@@ -134,6 +135,51 @@ def test_items_of_a_dataframe(tab):
     for item,true in zip(tl.item, tl.true): assert true == [l for l in labs if df.loc[item, l] == 1]
     tl = interp.top_losses('green', kind='fp', k=3)
     assert all(df.loc[it, 'green'] == 0 for it in tl.item)
+
+def short(i):
+    "The name of row `i` of `tab`'s DataFrame, written by hand."
+    return 'Post 250 ' + 'longer '*7 + 'l…' if i == 250 else f'Post {i} short'
+
+def test_name_col(tab):
+    learn,df,labs = tab
+    with learn.no_bar(): interp = learn.interpret_multilabel()
+    tl = interp.top_losses(k=100, name_col='title')
+    assert list(tl.columns) == ['idx', 'item', 'name', 'true', 'predicted', 'prob', 'loss']
+    assert sorted(tl.idx) == list(range(100)) and tl.item.tolist() == [f'r{200+i}' for i in tl.idx]
+    assert tl.name.tolist() == [short(200 + i) for i in tl.idx]
+    assert [' '.join(df.title.iloc[200 + i].split()) for i in tl.idx if i != 50] == [n for i,n in zip(tl.idx, tl.name) if i != 50]
+    long = tl.name[tl.idx == 50].item()
+    assert len(long) == 60 and long.endswith('longer l…') and long.startswith('Post 250 longer')
+    tl = interp.top_losses('green', k=3, name_col='title')
+    assert tl.name.tolist() == [short(200 + i) for i in tl.idx] and len(tl) > 0
+    assert interp.top_losses(k=10).name.isna().all()  # `TabularPandas` has no input getter
+    with pytest.raises(ValueError, match=r"Expected `name_col` to be a column of the dataset's DataFrame \('a', 'b', 'c', 'red', 'green', 'blue', 'title'\), but got 'author'"):
+        interp.top_losses(name_col='author')
+    fig = interp.plot_top_losses(k=4, name_col='title')
+    cells = fig.axes[0].tables[0].get_celld()
+    assert [cells[0, j].get_text().get_text() for j in range(7)] == ['idx', 'item', 'name', 'true', 'predicted', 'prob', 'loss']
+    assert [cells[r, 2].get_text().get_text() for r in range(1, 5)] == [short(200 + i) for i in interp.top_losses(k=4).idx]
+
+def test_name_from_the_getter(tab):
+    "A DataBlock whose `get_x` reads the title: the title names the sample, without `name_col`."
+    from fastai.data.all import DataBlock, TransformBlock, MultiCategoryBlock, ColReader, IndexSplitter
+    _,df,labs = tab
+    dls = DataBlock(blocks=(TransformBlock, MultiCategoryBlock(encoded=True, vocab=labs)), get_x=ColReader('title'), get_y=ColReader(labs),
+                    splitter=IndexSplitter(list(range(200, 300)))).dataloaders(df, bs=32)
+    g = torch.Generator().manual_seed(0)
+    interp = MultiLabelInterpretation(torch.randn(100, 3, generator=g), torch.tensor(df[labs].values[200:]), labels=labs, dl=dls.valid)
+    tl = interp.top_losses(k=100)
+    assert sorted(tl.idx) == list(range(100)) and tl.item.tolist() == [f'r{200+i}' for i in tl.idx]
+    assert tl.name.tolist() == [short(200 + i) for i in tl.idx]
+    assert interp.top_losses(k=5, name_col='c').name.tolist() == [df.c.iloc[200 + i] for i in interp.top_losses(k=5).idx]
+
+def test_name_without_a_dataframe(learn, interp, big):
+    assert interp.top_losses(k=20).name.isna().all() and big.top_losses().name.isna().all()
+    with pytest.raises(ValueError, match=r"Expected `name_col='title'` with a `dl` whose dataset is backed by a DataFrame, but got a dataset of type list"):
+        interp.top_losses(name_col='title')
+    with pytest.raises(ValueError, match=r"but got no `dl`"): big.top_losses(name_col='title')
+    fig = big.plot_top_losses(k=3)
+    assert [c.get_text().get_text() for (r,_),c in sorted(fig.axes[0].tables[0].get_celld().items()) if r == 0] == ['idx', 'item', 'true', 'predicted', 'prob', 'loss']
 
 def test_shuffled_train_dl(tab):
     "A shuffled DataLoader that drops its last batch: rows still follow the dataset, items still match."
