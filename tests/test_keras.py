@@ -259,9 +259,12 @@ def _bad(kind):
     y,p,l = Y.copy(),PROBS.copy(),LOGITS.copy()
     if kind == 'targ2': y[200, 2] = 2             # the 4th batch of 64: earlier and later batches are good
     elif kind == 'targ_half': y[3, 1] = 0.5
+    elif kind == 'targ_mixed': y[3, 1] = 0.5; y[5, 2] = 2; y[7, 0] = -1  # t(t-1) of -0.25, 2 and 2: their sum would not cancel, but a check by sum could
     elif kind == 'targ_nan': y[299, 0] = NAN
     elif kind == 'pred_nan': p[200, 2] = l[200, 2] = NAN
     elif kind == 'pred_inf': p[10, 0] = np.inf; l[10, 0] = -np.inf
+    elif kind == 'pred_ninf': p[10, 0] = -np.inf; l[10, 0] = np.inf
+    elif kind == 'pred_neg': p[10, 0] = -0.01; l[10, 0] = -1e30  # a probability below 0 (a logit that low is a finite, good logit)
     return y,p,l
 
 NAN_METRICS = {'f1_macro': lambda: K.FScore(), 'f1_samples': lambda: K.FScore(average='samples'), 'f1_micro_logits': lambda: K.FScore(average='micro', from_logits=True),
@@ -273,11 +276,16 @@ NAN_METRICS = {'f1_macro': lambda: K.FScore(), 'f1_samples': lambda: K.FScore(av
                'lrap': lambda: K.LabelRankingAveragePrecision(), 'ranking_loss_logits': lambda: K.RankingLoss(from_logits=True),
                'paper_unknown': lambda: K.PaperMetrics(ignore_index=-1)}  # no per-label column: label 5's AP is NaN
 
-@pytest.mark.parametrize('bad', ['targ2', 'targ_half', 'targ_nan', 'pred_nan', 'pred_inf'])
+@pytest.mark.parametrize('bad', ['targ2', 'targ_half', 'targ_mixed', 'targ_nan', 'pred_nan', 'pred_inf', 'pred_ninf', 'pred_neg'])
 @pytest.mark.parametrize('name', NAN_METRICS)
 def test_bad_values_give_nan_until_reset(name, bad):
     m = NAN_METRICS[name]()
     y,p,l = _bad(bad)
+    if bad == 'pred_neg' and (getattr(m, 'from_logits', False) or m._k is not None):
+        # scores, not probabilities: -0.01 is a good score for top-k, -1e30 a good logit
+        r = kfeed(m, y, l if getattr(m, 'from_logits', False) else p)
+        assert not any(np.isnan(v) for v in values(r))
+        return
     r = kfeed(m, y, l if getattr(m, 'from_logits', False) else p)
     assert all(np.isnan(v) for v in values(r))
     good = LOGITS if getattr(m, 'from_logits', False) else PROBS
@@ -847,3 +855,11 @@ def test_paper_metrics_zero_division_as_fastai(zero_division):
     assert list(got) == list(exp) and m.get_config()['zero_division'] == zero_division
     assert got == approx(exp, abs=1e-5)
     if zero_division: assert got['cp_t0p5_zd1'] > kfeed(K.paper_metrics(k=2)[0], Y, PROBS)['cp_t0p5']
+
+@pytest.mark.parametrize('name', ['f1_macro', 'f1_samples', 'top2', 'default', 'map_macro', 'lrap'])
+def test_an_empty_batch_adds_nothing(name):
+    "A batch of no rows is neither bad nor counted: the value is that of the other batches."
+    m = NAN_METRICS[name]()
+    m.update_state(Y[:0], PROBS[:0])
+    for i in range(0, len(Y), 64): m.update_state(Y[i:i+64], PROBS[i:i+64])
+    assert as_floats(m.result()) == approx(kfeed(NAN_METRICS[name](), Y, PROBS))

@@ -28,11 +28,11 @@ class _KerasOps:
     "The array ops of the metrics' update and result, by `keras.ops`: JAX and TensorFlow trace them into one compiled step."
     tensor = read = staticmethod(ops.convert_to_tensor)  # `read`: a variable's value
     f32 = staticmethod(lambda x: ops.cast(x, 'float32'))
-    sum,stack,where,abs,relu,sigmoid,minimum,unstack = ops.sum,ops.stack,ops.where,ops.abs,ops.relu,ops.sigmoid,ops.minimum,ops.unstack
-    concat = staticmethod(lambda xs: ops.concatenate(xs, axis=0))
+    sum,stack,where,minimum,unstack = ops.sum,ops.stack,ops.where,ops.minimum,ops.unstack
     const = staticmethod(lambda c, like: c)  # a NumPy constant: traced into the step (a tensor made at the first batch could be a graph's)
     zeros = staticmethod(lambda n, like: ops.zeros((n,), "float32"))
     rows = staticmethod(lambda x: ops.cast(ops.shape(x)[0], 'float32'))  # dynamic in a TensorFlow graph
+    lohi = staticmethod(lambda x, init: (ops.min(x, initial=init), ops.max(x, initial=init)))  # NaN propagates; `init` if empty
     @staticmethod
     def top_hits(p, t, k):
         "Per row, the sum of `t` over the `k` highest `p`: `top_k` ranks tied scores by the lowest index on JAX and TensorFlow, as fastai."
@@ -48,18 +48,20 @@ class _TorchOps:
     def sum(x, axis=None): return torch.sum(x) if axis is None else torch.sum(x, axis)
     stack = staticmethod(lambda xs, axis=0: torch.stack(xs, axis))
     where = staticmethod(lambda c, a, b: torch.where(c, a, b))
-    abs,relu,sigmoid = staticmethod(lambda x: torch.abs(x)),staticmethod(lambda x: torch.relu(x)),staticmethod(lambda x: torch.sigmoid(x))
     unstack = staticmethod(lambda x: torch.unbind(x))
     minimum = staticmethod(lambda a, b: torch.clamp(a, max=b) if isinstance(b, (int, float)) else torch.minimum(a, b))
-    concat = staticmethod(lambda xs: torch.cat(xs))
     const = staticmethod(lambda c, like: float(c) if c.ndim == 0 else torch.as_tensor(c, device=like.device))  # on the batch's device
     zeros = staticmethod(lambda n, like: torch.zeros(n, device=like.device))
     rows = staticmethod(lambda x: float(x.shape[0]))
+    lohi = staticmethod(lambda x, init: torch.aminmax(x) if x.numel() else (init, init))  # NaN propagates
     @staticmethod
     def top_hits(p, t, k):
         "Per row, the sum of `t` over the `k` highest `p`, tied scores ranked by the lowest index (`torch.topk` promises no order)."
-        kth = torch.topk(p, k, 1, sorted=False).values.amin(1, keepdim=True)
-        above,tied = p > kth,p == kth
+        v,i = torch.topk(p, k, 1, sorted=False)
+        kth = v.amin(1, keepdim=True)
+        # no row has another score equal to its k-th highest (each has at least k scores >= it): `topk`'s k are the top k
+        if int(torch.count_nonzero(p >= kth)) == k * p.shape[0]: return torch.sum(torch.gather(t, 1, i), 1)
+        above,tied = p > kth,p == kth  # otherwise the tied scores the top k takes: the first ones, by index
         return torch.sum(t * (above | (tied & (torch.cumsum(tied, 1) <= k - above.sum(1, keepdim=True)))), 1)
 
 if _ON_TORCH:
@@ -173,15 +175,18 @@ class MultilabelMetric(keras.metrics.Metric):
         w = None if sample_weight is None else ops.reshape(XP.f32(XP.tensor(sample_weight)), (-1,))
         self._update(p, t, known, w)
 
-    def _badness(self, p, t):
-        "Entry by entry, 0 for a good one: |t(t-1)| is 0 only for 0/1 targets; p*0 is NaN for NaN or inf (few full-size ops)."
-        b = XP.abs(t * t - t) + p * 0.
-        if self._k is None and not self.from_logits: b = b + XP.relu(XP.abs(p - .5) - .5)  # logits without from_logits
-        return b
+    def _bad(self, p, t):
+        "1 if the batch has a bad value, else 0: a target not 0/1, a NaN or infinite score, a probability outside [0, 1]."
+        # two min-max reductions, where NaN propagates: t(t-1) is 0 only for 0/1 targets (NaN for NaN or inf)
+        lo,hi = XP.lohi(p, .5)
+        tlo,thi = XP.lohi(t * t - t, 0.)
+        if self._k is None and not self.from_logits: ok = (lo >= 0.) & (hi <= 1.)  # logits without from_logits
+        else: ok = (lo > -math.inf) & (hi < math.inf)  # False for NaN
+        return 1. - XP.f32(ok & (tlo == 0.) & (thi == 0.))
 
     def _update(self, p, t, known, w):
         "Add a checked batch: `t` 0/1 (0 where unknown), `known` the 0/1 mask of known entries (None: all), `w` sample weights (None: 1)."
-        bad = self._badness(p, t)
+        bad = self._bad(p, t)
         if known is not None and self._k is not None: p = XP.where(known > 0, p, -math.inf)  # top-k among the known labels
         if self._kind == 'counts' or self._k is None:
             pm = XP.f32(self._mask(p))
@@ -194,7 +199,7 @@ class MultilabelMetric(keras.metrics.Metric):
         else: tp,pp = XP.sum(pm * t, 1),XP.sum(pm, 1)
         s = self._sample_scores(tp, pp, pos, n)
         if known is not None: s = XP.where(n > 0, s, math.nan)  # a sample without a known label: left out
-        self._add_samples(s, w, XP.sum(bad))
+        self._add_samples(s, w, bad)
 
     def _add_samples(self, s, w, bad):
         "Add per-sample scores `s` (weighted by `w`) to the mean, and `bad` to the count of bad values."
@@ -207,12 +212,12 @@ class MultilabelMetric(keras.metrics.Metric):
         self.sums.assign(XP.stack([new, (new - total) - y, seen + XP.sum(n), nbad + bad]))
 
     def _add_counts(self, pm, t, w, known, bad):
-        "Add the counts of predicted mask `pm` and targets `t`, with the bad values `bad` entry by entry: one column sum each."
+        "Add the counts of predicted mask `pm` and targets `t` (one column sum each), the batch's `bad` and its sample count."
         pw,tw = (pm,t) if w is None else (pm * w[:, None],t * w[:, None])
         rows = [XP.sum(pw * t, 0), XP.sum(pw, 0), XP.sum(tw, 0)]
         if known is not None: rows.append(XP.sum(known if w is None else known * w[:, None], 0))
-        n = XP.zeros(self.n_labels, pm) + (XP.rows(pm) if w is None else XP.sum(w))
-        self.counts.assign(XP.read(self.counts) + XP.stack([*rows, XP.sum(bad, 0), n]))
+        z = XP.zeros(self.n_labels, pm)
+        self.counts.assign(XP.read(self.counts) + XP.stack([*rows, z + bad, z + (XP.rows(pm) if w is None else XP.sum(w))]))
 
     def _add_hist(self, p, t, w, known):
         "Add the probabilities (the sigmoid of `p` with `from_logits`) to the histogram, unknown entries left out."
@@ -221,7 +226,7 @@ class MultilabelMetric(keras.metrics.Metric):
 
     def _add_bad(self, p, t):
         "Add a batch's bad values (the metrics of a histogram only)."
-        self.bad.assign_add(XP.sum(self._badness(p, t)))
+        self.bad.assign_add(self._bad(p, t))
 
     def _split(self):
         "`(tp, fp, fn, tn)` per label."

@@ -91,7 +91,7 @@ class _SampleRanking(MultilabelMetric):
         super().__init__('samples', name or nm, None, from_logits=from_logits, ignore_index=ignore_index, dtype=dtype)
         if which: self._direction = 'down'  # coverage error and ranking loss: lower is better
     def _update(self, p, t, known, w):
-        bad = XP.sum(self._badness(p, t))
+        bad = self._bad(p, t)
         if self.from_logits: p = ops.sigmoid(p)  # float32, as the fastai side: saturated logits tie as they do there
         neg = 1. - t if known is None else known - t
         # the positives and negatives ranked at or above each label's tie group end are those scoring at least as high:
@@ -155,7 +155,8 @@ class PaperMetrics(MultilabelMetric):
         if known is not None: at_t,top = at_t * known,top * known
         ws = (lambda x: x) if w is None else (lambda x: x * w[:, None])
         rows = [ops.sum(ws(x), axis=0) for x in (at_t * t, at_t, top * t, top, t)]
-        self.counts.assign_add(ops.stack([*rows, ops.sum(self._badness(p, t), axis=0), ops.zeros_like(rows[0])]))  # no sample count
+        z = ops.zeros_like(rows[0])
+        self.counts.assign_add(ops.stack([*rows, z + self._bad(p, t), z]))  # no sample count
 
     def _value(self):
         ap,_,_ = _hist_ranking(self.hist, self.n_labels, self.n_bins)
