@@ -127,7 +127,8 @@ def array_ops(float, where, sum, isnan, max=None):
 def safe_div(num, den, zero_division=0., *, xp):
     "`num / den` in `xp`'s float type, `zero_division` where `den` is 0."
     num,den = xp.float(num),xp.float(den)
-    return xp.where(den > 0, num / xp.where(den > 0, den, 1.), zero_division)
+    ok = den > 0
+    return xp.where(ok, num / xp.where(ok, den, 1.), zero_division)
 
 def label_scores(kind, tp, fp, fn, beta=1., zero_division=0., *, xp):
     "Per-label `kind` ('precision', 'recall', 'fbeta' or 'jaccard') from counts of true positives, false positives and false negatives."
@@ -140,7 +141,8 @@ def label_scores(kind, tp, fp, fn, beta=1., zero_division=0., *, xp):
 def nan_average(scores, weights=None, *, xp):
     "Mean of `scores` weighted by `weights`, leaving out NaN scores; unweighted if the weights left sum to 0; NaN if none is left."
     keep = scores == scores  # not NaN
-    w = xp.where(keep, 1., 0.) if weights is None else xp.where(keep, xp.float(weights), 0.)
+    if weights is None: return xp.sum(xp.where(keep, scores, 0.)) / xp.sum(xp.float(keep))  # 0/0: NaN
+    w = xp.where(keep, xp.float(weights), 0.)
     w = xp.where(xp.sum(w) > 0, w, xp.float(keep))  # scikit-learn: all weights 0 -> plain mean
     return xp.sum(xp.where(keep, scores, 0.) * w) / xp.sum(w)
 

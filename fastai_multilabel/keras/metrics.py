@@ -26,13 +26,16 @@ _ON_TORCH = keras.backend.backend() == 'torch'
 
 class _KerasOps:
     "The array ops of the metrics' update and result, by `keras.ops`: JAX and TensorFlow trace them into one compiled step."
+    FUSES = keras.backend.backend() == 'jax'  # XLA fuses entry-wise ops into the reductions (TensorFlow on a CPU runs op by op)
     tensor = read = staticmethod(ops.convert_to_tensor)  # `read`: a variable's value
     f32 = staticmethod(lambda x: ops.cast(x, 'float32'))
     sum,stack,where,minimum,unstack = ops.sum,ops.stack,ops.where,ops.minimum,ops.unstack
+    concat = staticmethod(lambda xs: ops.concatenate(xs, axis=0))
     const = staticmethod(lambda c, like: c)  # a NumPy constant: traced into the step (a tensor made at the first batch could be a graph's)
     zeros = staticmethod(lambda n, like: ops.zeros((n,), "float32"))
     rows = staticmethod(lambda x: ops.cast(ops.shape(x)[0], 'float32'))  # dynamic in a TensorFlow graph
-    lohi = staticmethod(lambda x, init: (ops.min(x, initial=init), ops.max(x, initial=init)))  # NaN propagates; `init` if empty
+    extremes = staticmethod(lambda x, init: [ops.min(x, initial=init), ops.max(x, initial=init)])  # NaN propagates; `init` if empty
+    any,clip = ops.any,ops.clip
     @staticmethod
     def top_hits(p, t, k):
         "Per row, the sum of `t` over the `k` highest `p`: `top_k` ranks tied scores by the lowest index on JAX and TensorFlow, as fastai."
@@ -40,6 +43,7 @@ class _KerasOps:
 
 class _TorchOps:
     "The same ops by torch itself: Keras' torch backend runs eagerly, where a `keras.ops` call costs several times a torch call."
+    FUSES = False
     @staticmethod
     def tensor(x): return x if isinstance(x, torch.Tensor) else ops.convert_to_tensor(x)
     read = staticmethod(ops.convert_to_tensor)  # a variable's value: Keras places the ones created while it traces on a device
@@ -49,11 +53,13 @@ class _TorchOps:
     stack = staticmethod(lambda xs, axis=0: torch.stack(xs, axis))
     where = staticmethod(lambda c, a, b: torch.where(c, a, b))
     unstack = staticmethod(lambda x: torch.unbind(x))
+    concat = staticmethod(lambda xs: torch.cat(xs))
     minimum = staticmethod(lambda a, b: torch.clamp(a, max=b) if isinstance(b, (int, float)) else torch.minimum(a, b))
     const = staticmethod(lambda c, like: float(c) if c.ndim == 0 else torch.as_tensor(c, device=like.device))  # on the batch's device
     zeros = staticmethod(lambda n, like: torch.zeros(n, device=like.device))
     rows = staticmethod(lambda x: float(x.shape[0]))
-    lohi = staticmethod(lambda x, init: torch.aminmax(x) if x.numel() else (init, init))  # NaN propagates
+    extremes = staticmethod(lambda x, init: [*torch.aminmax(x)] if x.numel() else [x.new_tensor(init)] * 2)  # NaN propagates
+    any,clip = staticmethod(lambda x: torch.any(x)),staticmethod(lambda x, lo, hi: torch.clamp(x, lo, hi))
     @staticmethod
     def top_hits(p, t, k):
         "Per row, the sum of `t` over the `k` highest `p`, tied scores ranked by the lowest index (`torch.topk` promises no order)."
@@ -71,6 +77,11 @@ if _ON_TORCH:
 else:
     XP = _KerasOps
     KERAS = array_ops(float=lambda x: ops.cast(x, 'float32'), where=ops.where, sum=ops.sum, isnan=ops.isnan, max=ops.max)
+
+_MAXF = np.finfo('float32').max
+# bounds of [min p, max p, min t(t-1), max t(t-1)]: probabilities in [0, 1], scores finite; targets 0 or 1
+_PROB_BOUNDS = np.array([0, 0, 0, 0], 'float32'),np.array([1, 1, 0, 0], 'float32')
+_SCORE_BOUNDS = np.array([-_MAXF, -_MAXF, 0, 0], 'float32'),np.array([_MAXF, _MAXF, 0, 0], 'float32')
 
 def _check_thresh(thresh, n_labels=None):
     "`thresh` checked: a float, a tuple of per-label floats, or 'tuned'."
@@ -175,18 +186,22 @@ class MultilabelMetric(keras.metrics.Metric):
         w = None if sample_weight is None else ops.reshape(XP.f32(XP.tensor(sample_weight)), (-1,))
         self._update(p, t, known, w)
 
-    def _bad(self, p, t):
-        "1 if the batch has a bad value, else 0: a target not 0/1, a NaN or infinite score, a probability outside [0, 1]."
-        # two min-max reductions, where NaN propagates: t(t-1) is 0 only for 0/1 targets (NaN for NaN or inf)
-        lo,hi = XP.lohi(p, .5)
-        tlo,thi = XP.lohi(t * t - t, 0.)
-        if self._k is None and not self.from_logits: ok = (lo >= 0.) & (hi <= 1.)  # logits without from_logits
-        else: ok = (lo > -math.inf) & (hi < math.inf)  # False for NaN
-        return 1. - XP.f32(ok & (tlo == 0.) & (thi == 0.))
+    def _bad(self, p, t, entries=False):
+        "Not 0 if the batch has a bad value: a target not 0/1, a NaN or infinite score, a probability outside [0, 1]."
+        # t(t-1) is 0 only for 0/1 targets (NaN for NaN or inf); with `probs`, logits (below 0 or above 1) are bad
+        probs = self._k is None and not self.from_logits
+        if XP.FUSES:  # entry by entry, fused into one pass: the bad entries (with `entries`, a row of the counts' reduction)
+            ok = (p >= 0.) & (p <= 1.) if probs else (p > -math.inf) & (p < math.inf)  # False for NaN
+            e = XP.f32((t * t != t) | ~ok)
+            return e if entries else XP.sum(e)
+        # op by op: the min and max of p and of t(t-1), where NaN propagates, against their bounds; 1 or 0
+        v = XP.stack([*XP.extremes(p, .5), *XP.extremes(t * t - t, 0.)])
+        lo,hi = _PROB_BOUNDS if probs else _SCORE_BOUNDS
+        return XP.f32(XP.any(v != XP.clip(v, XP.const(lo, v), XP.const(hi, v))))  # NaN != NaN; inf is clipped to the largest float
 
     def _update(self, p, t, known, w):
         "Add a checked batch: `t` 0/1 (0 where unknown), `known` the 0/1 mask of known entries (None: all), `w` sample weights (None: 1)."
-        bad = self._bad(p, t)
+        bad = self._bad(p, t, entries=self._kind == 'counts')
         if known is not None and self._k is not None: p = XP.where(known > 0, p, -math.inf)  # top-k among the known labels
         if self._kind == 'counts' or self._k is None:
             pm = XP.f32(self._mask(p))
@@ -212,12 +227,14 @@ class MultilabelMetric(keras.metrics.Metric):
         self.sums.assign(XP.stack([new, (new - total) - y, seen + XP.sum(n), nbad + bad]))
 
     def _add_counts(self, pm, t, w, known, bad):
-        "Add the counts of predicted mask `pm` and targets `t` (one column sum each), the batch's `bad` and its sample count."
+        "Add the counts of predicted mask `pm` and targets `t` (one column sum each), the batch's `bad` (`_bad`) and its sample count."
         pw,tw = (pm,t) if w is None else (pm * w[:, None],t * w[:, None])
-        rows = [XP.sum(pw * t, 0), XP.sum(pw, 0), XP.sum(tw, 0)]
-        if known is not None: rows.append(XP.sum(known if w is None else known * w[:, None], 0))
+        rows = [pw * t, pw, tw] + ([] if known is None else [known if w is None else known * w[:, None]])
         z = XP.zeros(self.n_labels, pm)
-        self.counts.assign(XP.read(self.counts) + XP.stack([*rows, z + bad, z + (XP.rows(pm) if w is None else XP.sum(w))]))
+        n = z + (XP.rows(pm) if w is None else XP.sum(w))
+        if XP.FUSES: rows = [*XP.unstack(XP.sum(XP.stack([*rows, bad]), 1)), n]  # one reduction of the stacked entries
+        else: rows = [*(XP.sum(r, 0) for r in rows), z + bad, n]
+        self.counts.assign(XP.read(self.counts) + XP.stack(rows))
 
     def _add_hist(self, p, t, w, known):
         "Add the probabilities (the sigmoid of `p` with `from_logits`) to the histogram, unknown entries left out."
@@ -398,9 +415,9 @@ class DefaultMetrics(MultilabelMetric):
     def _value(self):
         tp,fp,fn,tn = self._split()
         f1 = score_from_counts('fbeta', tp, fp, fn, average=None, xp=KERAS)
-        head = ops.stack([nan_average(f1, xp=KERAS), score_from_counts('fbeta', tp, fp, fn, average='micro', xp=KERAS),
-                          accuracy_from_counts(tp, fp, fn, tn, xp=KERAS)])
-        return ops.concatenate([head, f1]) if len(self.columns) > 3 else head
+        head = [nan_average(f1, xp=KERAS), score_from_counts('fbeta', tp, fp, fn, average='micro', xp=KERAS),
+                accuracy_from_counts(tp, fp, fn, tn, xp=KERAS)]
+        return XP.concat([XP.stack(head), f1]) if len(self.columns) > 3 else XP.stack(head)
     def get_config(self):
         return {**super().get_config(), 'labels': None if self.labels is None else list(self.labels)}
 
