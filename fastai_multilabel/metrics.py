@@ -463,10 +463,10 @@ class RecallAtK(MultilabelMetric):
         super().__init__([need], _identity, name or metric_name(f'recall_at{k}', zero_division_tag(zero_division)), ignore_index=ignore_index)
 
 # %% ../nbs/03_metrics.ipynb #038fd139
-def _label_columns(need, fn, labels, name, sigmoid, ignore_index):
-    "One `MultilabelMetric` per label of checked `labels`: the label's element of `fn`'s result, in a column named `name(label)`."
-    return [MultilabelMetric([need], fn, name(l), idx=i, sigmoid=sigmoid, n_labels=len(labels), ignore_index=ignore_index)
-            for i,l in enumerate(unique_label_names(labels, reserved=AVERAGES))]
+def _label_columns(need, fn, names, sigmoid, ignore_index):
+    "One `MultilabelMetric` per column name of `names` (`label_columns`): the label's element of `fn`'s result."
+    return [MultilabelMetric([need], fn, nm, idx=i, sigmoid=sigmoid, n_labels=len(names), ignore_index=ignore_index)
+            for i,nm in enumerate(names)]
 
 class PerLabelMetrics(list):
     "One metric per label of `labels` (`kind` of `functional.score_from_counts`), sharing one count; unpack into `metrics=`."
@@ -477,7 +477,7 @@ class PerLabelMetrics(list):
         zero_division = check_zero_division(zero_division)
         fn = partial(counts_score, kind=kind, beta=check_beta(beta), average=None, zero_division=zero_division)
         prefix,tag,zd = f'f{fmt_num(beta)}' if kind == 'fbeta' else kind,thresh_tag(thresh),zero_division_tag(zero_division)
-        super().__init__(_label_columns(need, fn, labels, lambda l: metric_name(prefix, l, tag, zd), sigmoid, ignore_index))
+        super().__init__(_label_columns(need, fn, label_columns(prefix, labels, tag, zd), sigmoid, ignore_index))
 
     def __call__(self, *args, **kwargs):  # fastai wraps a list passed as one metric in an AvgMetric, which calls it
         raise TypeError(f"Expected {type(self).__name__}(...) to be unpacked into `metrics=`: it is a list of one metric per "
@@ -560,7 +560,7 @@ class _PerLabelRanking(list):
         labels = check_labels(labels)
         fn = partial(_ranking_value, i=i, average=None, labels=labels)
         tag = _bins_tag(n_bins)
-        super().__init__(_label_columns(_ranking_need(n_bins), fn, labels, lambda l: metric_name(prefix, l, tag), sigmoid, ignore_index))
+        super().__init__(_label_columns(_ranking_need(n_bins), fn, label_columns(prefix, labels, tag), sigmoid, ignore_index))
     __call__ = PerLabelMetrics.__call__
 
 @described

@@ -7,9 +7,11 @@ Docs: https://fastai-multilabel.github.io/fastai_multilabel/names.html.md"""
 # %% ../nbs/02a_names.ipynb #b2a0c003
 from __future__ import annotations
 import hashlib, re, warnings
+from .formulas import AVERAGES
 
 # %% auto #0
-__all__ = ['fmt_num', 'thresh_tag', 'clean_name', 'zero_division_tag', 'metric_name', 'unique_label_names', 'warn_tracker_name']
+__all__ = ['fmt_num', 'thresh_tag', 'clean_name', 'zero_division_tag', 'metric_name', 'unique_label_names', 'label_columns',
+           'warn_tracker_name']
 
 # %% ../nbs/02a_names.ipynb #f0ad185a
 _bad_chars = re.compile(r'[^A-Za-z0-9_\-]+')
@@ -51,6 +53,10 @@ def unique_label_names(labels, reserved=()):
             taken.add(nm)
         seen.add(nm); res.append(nm)
     return res
+
+def label_columns(prefix, labels, *tags):
+    "One column name per label of `labels`: `prefix`, the label's `unique_label_names` name (an average's name reserved), `tags`."
+    return [metric_name(prefix, l, *tags) for l in unique_label_names(labels, reserved=AVERAGES)]
 
 # %% ../nbs/02a_names.ipynb #5a8c7eea
 def warn_tracker_name(name):

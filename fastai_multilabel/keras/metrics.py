@@ -12,7 +12,7 @@ import keras
 from keras import ops
 from ..formulas import *
 from ..formulas import array_ops
-from ..names import fmt_num, thresh_tag, metric_name, zero_division_tag, unique_label_names
+from ..names import fmt_num, thresh_tag, metric_name, zero_division_tag, label_columns
 from ..specs import described
 
 # %% auto #0
@@ -373,7 +373,7 @@ class _PerLabel(MultilabelMetric):
         if isinstance(t, tuple): _check_thresh(t, len(labels))
         self.beta,self.zero_division,self._score_kind = check_beta(beta),check_zero_division(zero_division),kind
         prefix = f'f{fmt_num(beta)}' if kind == 'fbeta' else kind
-        self.columns = [metric_name(prefix, l, _tag(t), zero_division_tag(self.zero_division)) for l in unique_label_names(labels, reserved=AVERAGES)]
+        self.columns = label_columns(prefix, labels, _tag(t), zero_division_tag(self.zero_division))
         super().__init__('counts', name or metric_name(prefix, 'per_label', _tag(t)), t, from_logits=from_logits, labels=labels,
                          ignore_index=ignore_index, dtype=dtype)
     def _value(self):
@@ -410,7 +410,7 @@ class DefaultMetrics(MultilabelMetric):
         tag,labels = _tag(t),None if labels is None else check_labels(labels)
         if isinstance(t, tuple) and labels is not None: _check_thresh(t, len(labels))
         self.columns = [metric_name('f1_macro', tag), metric_name('f1_micro', tag), metric_name('accuracy', tag)] + \
-                       ([] if labels is None else [metric_name('f1', l, tag) for l in unique_label_names(labels, reserved=AVERAGES)])
+                       ([] if labels is None else label_columns('f1', labels, tag))
         super().__init__('counts', name or self.columns[0], t, from_logits=from_logits, labels=labels, ignore_index=ignore_index, dtype=dtype)
     def _value(self):
         tp,fp,fn,tn = self._split()

@@ -9,10 +9,10 @@ from __future__ import annotations
 import math
 from keras import ops
 from ..formulas import *
-from ..names import metric_name, zero_division_tag, unique_label_names
+from ..names import metric_name, zero_division_tag, label_columns
 from ..specs import described
 from .metrics import *
-from .metrics import _register, XP, KERAS, _check_thresh, _tag
+from .metrics import _register, KERAS, _check_thresh, _tag
 
 # %% auto #0
 __all__ = ['AveragePrecision', 'RocAuc', 'PerLabelAveragePrecision', 'PerLabelRocAuc', 'LabelRankingAveragePrecision',
@@ -40,7 +40,7 @@ class _LabelRanking(MultilabelMetric):
             nm = metric_name('map' if score == 'ap' else 'roc_auc', average, tag)
         else:
             labels,self.average = check_labels(labels),None
-            self.columns = [metric_name(prefix, l, tag) for l in unique_label_names(labels, reserved=AVERAGES)]
+            self.columns = label_columns(prefix, labels, tag)
             nm = metric_name(prefix, 'per_label', tag)
         super().__init__('hist', name or nm, None, from_logits=from_logits, labels=labels, ignore_index=ignore_index, n_bins=n_bins, dtype=dtype)
     def _update(self, p, t, known, w): self._add_hist(p, t, w, known); self._add_bad(p, t)
@@ -138,7 +138,7 @@ class PaperMetrics(MultilabelMetric):
         if isinstance(t, tuple) and labels is not None: _check_thresh(t, len(labels))
         table = [metric_name(s.lower(), sfx, zero_division_tag(zd)) for sfx in (_tag(t), f'top{self.k}') for s in PAPER_SCORES]
         self.columns = [metric_name('map_macro', tag), *table] + \
-                       ([] if labels is None else [metric_name('ap', l, tag) for l in unique_label_names(labels, reserved=AVERAGES)])
+                       ([] if labels is None else label_columns('ap', labels, tag))
         super().__init__('counts', name or self.columns[0], t, from_logits=from_logits, labels=labels, ignore_index=ignore_index,
                          n_bins=n_bins, dtype=dtype)
         self._rows = 5  # per label: tp and predicted at `thresh`, tp and predicted in the top k, positives
