@@ -12,7 +12,7 @@ from .names import fmt_num, metric_name
 
 # %% auto #0
 __all__ = ['SPELLING', 'ADAPTERS', 'SPECS', 'Spec', 'described', 'check_constraint', 'check_min_pos', 'constraint_name',
-           'search_names']
+           'search_score', 'search_names']
 
 # %% ../nbs/02c_specs.ipynb #sp000006
 SPELLING = {'sigmoid': 'from_logits'}  # fastai's spelling -> Keras'
@@ -113,9 +113,13 @@ def constraint_name(kind, v):
     "Name of the score a constrained search maximises: `recall_at_p0p9` for min_precision=0.9, `precision_at_r0p8` for min_recall=0.8."
     return f'recall_at_p{fmt_num(v)}' if kind == 'precision' else f'precision_at_r{fmt_num(v)}'
 
+def search_score(beta=1., metric='fbeta', constraint=None):
+    "What a threshold search scores: 'f1', 'f2', 'accuracy', or the constrained score (`constraint_name`)."
+    return constraint_name(*constraint) if constraint else f'f{fmt_num(beta)}' if metric == 'fbeta' else 'accuracy'
+
 def search_names(beta=1., per_label=False, metric='fbeta', average='micro', n_bins=None, constraint=None):
     "Names of a threshold search's two columns: its score at the thresholds found, and the threshold (per label: their mean)."
-    m = constraint_name(*constraint) if constraint else f'f{fmt_num(beta)}' if metric == 'fbeta' else 'accuracy'
+    m = search_score(beta, metric, constraint)
     scope = 'perlabel' if per_label else (average if metric == 'fbeta' and not constraint else '')
     bins = f'bins{n_bins}' if n_bins else ''
     return (metric_name('tuned', m, scope, bins),

@@ -17,7 +17,7 @@ from fastcore.basics import patch, ifnone
 from ..core import *
 from ..names import *
 from ..thresholds import *
-from ..specs import check_constraint, check_min_pos, constraint_name, search_names, described
+from ..specs import check_constraint, check_min_pos, search_names, search_score, described
 from ..functional import label_counts, split_counts, score_from_counts
 from ..streaming import ThresholdHistogram, BufferedUpdate, NoBatchError
 from ..metrics import _real_rows, gather_rows
@@ -218,7 +218,7 @@ def tune_thresholds(self:Learner,
         th = best_thresholds(probs, targs, per_label=per_label, average=average, min_pos=min_pos if per_label else 0, **kw)[0]
     if apply: _set_loss_thresh(self, _as_thresh(th))
     L = probs.shape[1]
-    m = constraint_name(*constraint) if constraint else f'f{fmt_num(beta)}' if metric == 'fbeta' else 'accuracy'
+    m = search_score(beta, metric, constraint)  # the score column, named as the search's
     df = pd.DataFrame({'thresh': (th if th.ndim else th.expand(L)).tolist(),
                        m: _label_scores(probs, targs, th, beta, metric, ignore_index, constraint).tolist(),
                        'support': targ_mask(known_targs(targs, ignore_index)[0]).sum(0).tolist()},
