@@ -705,6 +705,7 @@ RANK_BAD = {
     'paper_k': (lambda: K.PaperMetrics(k=7).update_state(Y, PROBS), ValueError, r"Expected `k` <= the number of labels \(6\), but got 7"),
     'paper_k0': (lambda: K.paper_metrics(k=0), ValueError, "Expected `k` >= 1, but got 0"),
     'paper_thresh_len': (lambda: K.PaperMetrics(['a', 'b', 'c'], thresh=[.2, .3]), ValueError, r"Expected `thresh` to have one value per label \(3\), but got 2 values"),
+    'default_thresh_len': (lambda: K.DefaultMetrics(['a', 'b', 'c'], thresh=[.2, .3]), ValueError, r"Expected `thresh` to have one value per label \(3\), but got 2 values"),
     'shape': (lambda: K.LabelRankingAveragePrecision().update_state(Y[:, :4], PROBS), ValueError, r"Expected `targs` to have the shape of `preds` \(300, 6\), but got \(300, 4\)"),
     'ignore_1': (lambda: K.FScore(ignore_index=1), ValueError, r"Expected `ignore_index` to be None or an int other than 0 and 1 \(the target value of an unknown entry, such as -1\), but got 1"),
     'ignore_float': (lambda: K.AveragePrecision(ignore_index=-0.5), ValueError, r"Expected `ignore_index` to be None or an int other than 0 and 1 .* but got -0.5"),

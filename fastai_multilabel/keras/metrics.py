@@ -145,6 +145,7 @@ class MultilabelMetric(keras.metrics.Metric):
         self._kind,self._k,self.from_logits,self.labels,self.n_bins = kind,k,from_logits,labels,n_bins
         self.ignore_index = check_ignore_index(ignore_index)
         self.thresh = None if k is not None or thresh is None else _check_thresh(thresh)  # None: no threshold (top-k, rankings)
+        if labels is not None and isinstance(self.thresh, tuple): _check_thresh(self.thresh, len(labels))  # one per label
         self.n_labels,self._pending = None,0.5  # `_pending`: tuned thresholds set before the first batch
         self._rows = 3 if self.ignore_index is None else 4  # counts per label: tp, predicted, positives (and known entries)
 
@@ -370,7 +371,6 @@ class RecallAtK(MultilabelMetric):
 class _PerLabel(MultilabelMetric):
     def __init__(self, kind, labels, beta=1., thresh=0.5, from_logits=False, zero_division=0., ignore_index=None, name=None, dtype=None):
         labels,t = check_labels(labels),_check_thresh(thresh)
-        if isinstance(t, tuple): _check_thresh(t, len(labels))
         self.beta,self.zero_division,self._score_kind = check_beta(beta),check_zero_division(zero_division),kind
         prefix = f'f{fmt_num(beta)}' if kind == 'fbeta' else kind
         self.columns = label_columns(prefix, labels, _tag(t), zero_division_tag(self.zero_division))
@@ -408,7 +408,6 @@ class DefaultMetrics(MultilabelMetric):
     def __init__(self, labels=None, thresh=0.5, from_logits=False, ignore_index=None, name=None, dtype=None):
         t = _check_thresh(thresh)
         tag,labels = _tag(t),None if labels is None else check_labels(labels)
-        if isinstance(t, tuple) and labels is not None: _check_thresh(t, len(labels))
         self.columns = [metric_name('f1_macro', tag), metric_name('f1_micro', tag), metric_name('accuracy', tag)] + \
                        ([] if labels is None else label_columns('f1', labels, tag))
         super().__init__('counts', name or self.columns[0], t, from_logits=from_logits, labels=labels, ignore_index=ignore_index, dtype=dtype)

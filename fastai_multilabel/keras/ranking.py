@@ -135,7 +135,6 @@ class PaperMetrics(MultilabelMetric):
         t,self.k,n_bins = _check_thresh(thresh),check_k(k),check_n_bins(n_bins)
         self.zero_division = zd = check_zero_division(zero_division)
         labels,tag = None if labels is None else check_labels(labels),_bins_tag(n_bins)
-        if isinstance(t, tuple) and labels is not None: _check_thresh(t, len(labels))
         table = [metric_name(s.lower(), sfx, zero_division_tag(zd)) for sfx in (_tag(t), f'top{self.k}') for s in PAPER_SCORES]
         self.columns = [metric_name('map_macro', tag), *table] + \
                        ([] if labels is None else label_columns('ap', labels, tag))
