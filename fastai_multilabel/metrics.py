@@ -624,9 +624,14 @@ def default_metrics(
     thresh:float|Tensor|str=0.5, # Threshold of every metric; a per-label tensor, or 'tuned'
     sigmoid:bool=True, # Apply a sigmoid to the model's outputs first (False: `preds` are probabilities)
     ignore_index:int|None=None, # Target value of an unknown entry (e.g. -1), left out
+    k:int|None=None, # Also top-k accuracy (`TopKAccuracy(k)`), in the same pass
 )->list:
     kw = dict(thresh=thresh, sigmoid=sigmoid, ignore_index=ignore_index)
     res = [FScore(average='macro', **kw), FScore(average='micro', **kw), ThresholdAccuracy(**kw)]
+    if k is not None:
+        top = TopKAccuracy(k, ignore_index=ignore_index)
+        top.sigmoid = sigmoid  # the others' pass: it ranks the probabilities with sigmoid=True, as they read them
+        res.append(top)
     return res + (list(PerLabelFScore(labels, **kw)) if labels is not None else [])
 
 # %% ../nbs/03_metrics.ipynb #sp000005

@@ -60,8 +60,8 @@ SPECS = {s.name: s for s in [
          'counts', (_L, _T, 'sigmoid', _Z, _U)),
     Spec('PerLabelFScore', "F-beta of each label at `thresh`, one column per label named `f{beta}_{label}_t{thresh}`.",
          'counts', (_L, 'beta', _T, 'sigmoid', _Z, _U)),
-    Spec('default_metrics', "The recommended metrics of a multi-label model: macro F1, micro F1, accuracy, and per-label F1 if "
-         "`labels`.", 'set', (_L, _T, 'sigmoid', _U)),
+    Spec('default_metrics', "The recommended metrics of a multi-label model: macro F1, micro F1, accuracy, top-k accuracy if `k`, "
+         "and per-label F1 if `labels`.", 'set', (_L, _T, 'sigmoid', _U, 'k')),
     Spec('AveragePrecision', "Average precision averaged by `average` ('macro': the papers' mAP), from each label's histogram "
          "of `n_bins` (fastai: None for the exact value); named `map_{average}`.", 'histogram', ('average', _B, 'sigmoid', _U)),
     Spec('RocAuc', "Area under the ROC curve averaged by `average`, from each label's histogram of `n_bins` (fastai: None for "

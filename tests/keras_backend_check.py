@@ -171,7 +171,7 @@ def check_serialization():
     "Every metric survives `keras.metrics.serialize`/`deserialize` with its name (what `model.save` and ModelCheckpoint need)."
     import keras
     from fastai_multilabel import keras as fk
-    ms = [fk.DefaultMetrics(), fk.DefaultMetrics(LABELS, thresh=[.2, .3, .4]), fk.FScore(beta=2, average='samples', zero_division=1.),
+    ms = [fk.DefaultMetrics(), fk.DefaultMetrics(LABELS, thresh=[.2, .3, .4]), fk.DefaultMetrics(LABELS, k=2), fk.FScore(beta=2, average='samples', zero_division=1.),
           fk.FScore(thresh='tuned'), fk.ThresholdAccuracy(.3, from_logits=True), fk.SubsetAccuracy(), fk.TopKAccuracy(2, 'overlap'),
           fk.PrecisionAtK(2), fk.RecallAtK(2), fk.PerLabelRecall(LABELS), fk.PerLabelPrecision(LABELS), fk.PerLabelFScore(LABELS, beta=.5),
           fk.ScoreHistogram(64), fk.FScore(average='micro', ignore_index=-1), fk.AveragePrecision('weighted', 256), fk.RocAuc(ignore_index=-1),
@@ -245,6 +245,9 @@ def check_topk_ties():
            'precision_at2': F.multilabel_precision_at_k(pt, yt, 2), 'recall_at3': F.multilabel_recall_at_k(pt, yt, 3)}
     check([m.name for m in ms] == list(exp), f'top-k names {[m.name for m in ms]}, expected {list(exp)}')
     for n, v in exp.items(): close(got[n], float(v), f'{n} on tied scores vs fastai_multilabel.functional')
+    model.compile(loss='mse', metrics=fk.default_metrics(k=2))  # its top-k column, on its own
+    got = model.evaluate(p, y, batch_size=64, verbose=0, return_dict=True)
+    close(got['top2_accuracy'], float(exp['top2_accuracy']), "default_metrics(k=2)'s top2_accuracy on tied scores vs fastai_multilabel.functional")
 
 def main(epochs=3, quiet=False):
     t0 = time.perf_counter()

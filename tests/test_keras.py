@@ -172,6 +172,8 @@ CROSS = {
     'default_labels':    lambda: (F.default_metrics(LABELS), K.default_metrics(LABELS, from_logits=True)[0], 'logits'),
     'default_tvec':      lambda: (F.default_metrics(None, VEC), K.default_metrics(None, VEC, from_logits=True)[0], 'logits'),
     'default_t0p3_labels': lambda: (F.default_metrics(LABELS, 0.3), K.DefaultMetrics(LABELS, 0.3, from_logits=True), 'logits'),
+    'default_top2_labels': lambda: (F.default_metrics(LABELS, k=2), K.default_metrics(LABELS, from_logits=True, k=2)[0], 'logits'),
+    'default_top3_ties':   lambda: (F.default_metrics(None, 0.5, False, k=3), K.DefaultMetrics(k=3), 'ties'),
     'jaccard_samples_zd1': lambda: (F.Jaccard(0.4, 'samples', zero_division=1.), K.Jaccard(0.4, 'samples', True, zero_division=1.), 'logits'),
     'jaccard_weighted_tvec': lambda: (F.Jaccard(VEC, 'weighted'), K.Jaccard(VEC, 'weighted', True), 'logits'),
     'hamming_loss_t0p3': lambda: (F.HammingLoss(0.3), K.HammingLoss(0.3, from_logits=True), 'logits'),
@@ -864,3 +866,17 @@ def test_an_empty_batch_adds_nothing(name):
     m.update_state(Y[:0], PROBS[:0])
     for i in range(0, len(Y), 64): m.update_state(Y[i:i+64], PROBS[i:i+64])
     assert as_floats(m.result()) == approx(kfeed(NAN_METRICS[name](), Y, PROBS))
+
+def test_default_metrics_top_k_column_by_hand():
+    "The top-k column of `default_metrics(k=)`: the hamming score of each sample's k best labels, lowest index first among ties."
+    y = np.array([[1, 0, 1, 0], [0, 0, 0, 1], [1, 1, 0, 0]], 'float32')
+    p = np.array([[.9, .8, .7, .1], [.5, .5, .5, .5], [.2, .6, .6, .1]], 'float32')
+    # top 2: {0, 1} (1 hit, 1 fp, 1 fn: 2/4 right), {0, 1} (ties: 0 hits, 2 fp, 1 fn: 1/4), {1, 2} (1 hit, 1 fp, 1 fn: 2/4)
+    r = kfeed(K.DefaultMetrics(k=2), y, p, bs=2)
+    assert list(r) == ['f1_macro_t0p5', 'f1_micro_t0p5', 'accuracy_t0p5', 'top2_accuracy']
+    assert r['top2_accuracy'] == approx((2/4 + 1/4 + 2/4) / 3)
+    assert r == approx(kfeed(K.DefaultMetrics(), y, p) | {'top2_accuracy': kfeed(K.TopKAccuracy(2), y, p)})
+    with pytest.raises(ValueError, match="Expected `k` >= 1, but got 0"): K.DefaultMetrics(k=0)
+    m = K.DefaultMetrics(k=5)
+    with pytest.raises(ValueError, match="Expected `k`"): m.update_state(y, p)
+    assert K.DefaultMetrics.from_config(K.DefaultMetrics(['a', 'b', 'c', 'd'], k=2).get_config()).columns[3] == 'top2_accuracy'

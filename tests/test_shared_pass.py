@@ -23,6 +23,20 @@ def test_recommended_set_shares_one_count_and_one_topk():
     assert rec['subset_accuracy_t0p3'] == pytest.approx(((probs > .3) == targs.bool()).all(1).double().mean().item())
     for i, l in enumerate(VOCAB): assert rec[f'f1_{l}_t0p5'] == pytest.approx(f1_score(t[:, i], probs[:, i] > .5, zero_division=0))
 
+@pytest.mark.parametrize('sigmoid', [True, False])
+def test_default_metrics_k_is_top_k_accuracy_in_the_same_pass(sigmoid):
+    "`default_metrics(k=2)`: the set and `TopKAccuracy(2)` in one pass, whatever `sigmoid`; the top 2 by hand."
+    ms = default_metrics(VOCAB, sigmoid=sigmoid, k=2)
+    assert [m.name for m in ms][:4] == ['f1_macro_t0p5', 'f1_micro_t0p5', 'accuracy_t0p5', 'top2_accuracy']
+    assert len(shared_passes(ms)) == 1 and shared_passes(ms)[0]['sigmoid'] is sigmoid
+    preds, targs = rand_data(n=150, n_labels=len(VOCAB))
+    x = preds if sigmoid else preds.sigmoid()
+    got = dict(zip([m.name for m in ms], feed_all(ms, x, targs, bs=32)))
+    top = preds.argsort(dim=1, descending=True, stable=True)[:, :2]  # continuous scores: no ties
+    hit = torch.zeros_like(targs).scatter_(1, top, 1.)
+    assert got['top2_accuracy'] == pytest.approx((hit == targs).float().mean().item())
+    with pytest.raises(ValueError, match="Expected `k` >= 1, but got 0"): default_metrics(k=0)
+
 @pytest.mark.parametrize('chunk', [1, 100, 1000, 2**18])
 def test_any_chunk_gives_the_same_values(monkeypatch, chunk):
     monkeypatch.setattr(M, 'CHUNK', chunk)

@@ -29,7 +29,7 @@ class _KerasOps:
     FUSES = keras.backend.backend() == 'jax'  # XLA fuses entry-wise ops into the reductions (TensorFlow on a CPU runs op by op)
     tensor = read = staticmethod(ops.convert_to_tensor)  # `read`: a variable's value
     f32 = staticmethod(lambda x: ops.cast(x, 'float32'))
-    sum,stack,where,minimum,unstack = ops.sum,ops.stack,ops.where,ops.minimum,ops.unstack
+    sum,stack,where,minimum,unstack,sigmoid = ops.sum,ops.stack,ops.where,ops.minimum,ops.unstack,ops.sigmoid
     concat = staticmethod(lambda xs: ops.concatenate(xs, axis=0))
     const = staticmethod(lambda c, like: c)  # a NumPy constant: traced into the step (a tensor made at the first batch could be a graph's)
     zeros = staticmethod(lambda n, like: ops.zeros((n,), "float32"))
@@ -52,7 +52,7 @@ class _TorchOps:
     def sum(x, axis=None): return torch.sum(x) if axis is None else torch.sum(x, axis)
     stack = staticmethod(lambda xs, axis=0: torch.stack(xs, axis))
     where = staticmethod(lambda c, a, b: torch.where(c, a, b))
-    unstack = staticmethod(lambda x: torch.unbind(x))
+    unstack,sigmoid = staticmethod(lambda x: torch.unbind(x)),staticmethod(lambda x: torch.sigmoid(x))
     concat = staticmethod(lambda xs: torch.cat(xs))
     minimum = staticmethod(lambda a, b: torch.clamp(a, max=b) if isinstance(b, (int, float)) else torch.minimum(a, b))
     const = staticmethod(lambda c, like: float(c) if c.ndim == 0 else torch.as_tensor(c, device=like.device))  # on the batch's device
@@ -203,19 +203,23 @@ class MultilabelMetric(keras.metrics.Metric):
     def _update(self, p, t, known, w):
         "Add a checked batch: `t` 0/1 (0 where unknown), `known` the 0/1 mask of known entries (None: all), `w` sample weights (None: 1)."
         bad = self._bad(p, t, entries=self._kind == 'counts')
-        if known is not None and self._k is not None: p = XP.where(known > 0, p, -math.inf)  # top-k among the known labels
-        if self._kind == 'counts' or self._k is None:
+        pm = None
+        if self._k is None:
             pm = XP.f32(self._mask(p))
             if known is not None: pm = pm * known
             if self._kind == 'counts': return self._add_counts(pm, t, w, known, bad)
-        pos = XP.sum(t, 1)
-        n = self.n_labels if known is None else XP.sum(known, 1)  # each sample's known labels
-        if self._k is not None:  # the top k, without their mask: k predicted (or the known labels, if fewer), their hits
-            tp,pp = XP.top_hits(p, t, self._k),(self._k if known is None else XP.minimum(n, self._k))
-        else: tp,pp = XP.sum(pm * t, 1),XP.sum(pm, 1)
+        tp,pp,pos,n = self._sample_counts(p, t, known, self._k, pm)
         s = self._sample_scores(tp, pp, pos, n)
-        if known is not None: s = XP.where(n > 0, s, math.nan)  # a sample without a known label: left out
-        self._add_samples(s, w, bad)
+        self._add_samples(s if known is None else XP.where(n > 0, s, math.nan), w, bad)  # a sample without a known label: left out
+
+    def _sample_counts(self, p, t, known, k=None, pm=None):
+        "Per sample: true positives, predicted, positives and known labels, of the top `k` scores of `p` (None: of the mask `pm`)."
+        pos = XP.sum(t, 1)
+        n = self.n_labels if known is None else XP.sum(known, 1)
+        if k is None: return XP.sum(pm * t, 1),XP.sum(pm, 1),pos,n
+        if known is not None: p = XP.where(known > 0, p, -math.inf)  # the top k among the known labels
+        # without their mask: k predicted (or the known labels, if fewer), their hits
+        return XP.top_hits(p, t, k),(k if known is None else XP.minimum(n, k)),pos,n
 
     def _add_samples(self, s, w, bad):
         "Add per-sample scores `s` (weighted by `w`) to the mean, and `bad` to the count of bad values."
@@ -404,22 +408,37 @@ class PerLabelFScore(_PerLabel):
 # %% ../../nbs/07_keras.ipynb #ka000019
 @_register
 class DefaultMetrics(MultilabelMetric):
-    "Macro F1, micro F1, accuracy and (with `labels`) per-label F1 at `thresh` from one count: the columns of `default_metrics`."
-    def __init__(self, labels=None, thresh=0.5, from_logits=False, ignore_index=None, name=None, dtype=None):
-        t = _check_thresh(thresh)
+    "Macro F1, micro F1, accuracy, (with `k`) top-k accuracy and (with `labels`) per-label F1 at `thresh`: the columns of `default_metrics`."
+    def __init__(self, labels=None, thresh=0.5, from_logits=False, ignore_index=None, k=None, name=None, dtype=None):
+        t,self.topk = _check_thresh(thresh),None if k is None else check_k(k)
         tag,labels = _tag(t),None if labels is None else check_labels(labels)
         self.columns = [metric_name('f1_macro', tag), metric_name('f1_micro', tag), metric_name('accuracy', tag)] + \
-                       ([] if labels is None else label_columns('f1', labels, tag))
+                       ([] if k is None else [f'top{k}_accuracy']) + ([] if labels is None else label_columns('f1', labels, tag))
         super().__init__('counts', name or self.columns[0], t, from_logits=from_logits, labels=labels, ignore_index=ignore_index, dtype=dtype)
+
+    def _build(self, n_labels, like):
+        if self.topk is not None: check_k(self.topk, n_labels)
+        super()._build(n_labels, like)
+        # top-k accuracy: a mean over samples, as `TopKAccuracy` keeps it (the bad values are in the counts)
+        if self.topk is not None: self.sums = self.add_variable(shape=(4,), initializer='zeros', dtype='float32', name='sums')
+
+    def _update(self, p, t, known, w):
+        super()._update(p, t, known, w)
+        if self.topk is None: return
+        q = XP.sigmoid(p) if self.from_logits else p  # the fastai side ranks the probabilities (tied where they saturate)
+        tp,pp,pos,n = self._sample_counts(q, t, known, self.topk)
+        s = set_scores_from_counts(tp, pp, pos, n, 'hamming', xp=KERAS)
+        self._add_samples(s if known is None else XP.where(n > 0, s, math.nan), w, 0.)
+
     def _value(self):
         tp,fp,fn,tn = self._split()
         f1 = score_from_counts('fbeta', tp, fp, fn, average=None, xp=KERAS)
         head = [nan_average(f1, xp=KERAS), score_from_counts('fbeta', tp, fp, fn, average='micro', xp=KERAS),
-                accuracy_from_counts(tp, fp, fn, tn, xp=KERAS)]
-        return XP.concat([XP.stack(head), f1]) if len(self.columns) > 3 else XP.stack(head)
+                accuracy_from_counts(tp, fp, fn, tn, xp=KERAS)] + ([] if self.topk is None else [MultilabelMetric._value(self)])
+        return XP.stack(head) if self.labels is None else XP.concat([XP.stack(head), f1])
     def get_config(self):
-        return {**super().get_config(), 'labels': None if self.labels is None else list(self.labels)}
+        return {**super().get_config(), 'labels': None if self.labels is None else list(self.labels), 'k': self.topk}
 
 @described
-def default_metrics(labels=None, thresh=0.5, from_logits=False, ignore_index=None)->list:
-    return [DefaultMetrics(labels, thresh, from_logits, ignore_index)]
+def default_metrics(labels=None, thresh=0.5, from_logits=False, ignore_index=None, k=None)->list:
+    return [DefaultMetrics(labels, thresh, from_logits, ignore_index, k)]
