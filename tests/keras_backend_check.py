@@ -249,6 +249,27 @@ def check_topk_ties():
     got = model.evaluate(p, y, batch_size=64, verbose=0, return_dict=True)
     close(got['top2_accuracy'], float(exp['top2_accuracy']), "default_metrics(k=2)'s top2_accuracy on tied scores vs fastai_multilabel.functional")
 
+def check_bad_values():
+    """Bad values make the metrics NaN in a compiled `evaluate` (JAX checks them entry by entry, fused into the counts): targets
+    of inf, -inf, NaN, 0.5 or 2, NaN or infinite scores, probabilities outside [0, 1]; good data gives numbers."""
+    import keras, numpy as np
+    from fastai_multilabel import keras as fk
+    rng = np.random.default_rng(4)
+    p = rng.random((100, 4)).astype('float32'); y = (rng.random((100, 4)) < .4).astype('float32')
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Identity()])
+    model.compile(loss='mse', metrics=[*fk.default_metrics(k=2), fk.FScore(average='samples'), fk.TopKAccuracy(3), fk.AveragePrecision(),
+                                       fk.FScore(average='micro', ignore_index=-1, name='f1_micro_unknown')])  # names: one log key each
+    def run(pp, yy): return {k: v for k, v in model.evaluate(pp, yy, batch_size=32, verbose=0, return_dict=True).items() if k != 'loss'}
+    check(not any(np.isnan(v) for v in run(p, y).values()), 'good data gave NaN')
+    for what, (tv, pv) in {'target inf': (np.inf, None), 'target -inf': (-np.inf, None), 'target NaN': (np.nan, None), 'target 0.5': (.5, None),
+                          'target 2': (2., None), 'score NaN': (None, np.nan), 'score inf': (None, np.inf), 'probability -0.1': (None, -.1)}.items():
+        yy, pp = y.copy(), p.copy()
+        if tv is not None: yy[40, 1] = tv
+        if pv is not None: pp[40, 1] = pv
+        got = run(pp, yy)
+        ok = [k for k, v in got.items() if not np.isnan(v) and not (pv == -.1 and k == 'top3_accuracy')]  # top-k ranks any scores
+        check(not ok, f'{what}: {ok} not NaN')
+
 def main(epochs=3, quiet=False):
     t0 = time.perf_counter()
     new = check_imports()
@@ -270,6 +291,7 @@ def main(epochs=3, quiet=False):
     check_serialization()
     check_search_needs_validation()
     check_topk_ties()
+    check_bad_values()
     res['seconds'] = round(time.perf_counter() - t0, 2)
     if not quiet: print(json.dumps(res))
 

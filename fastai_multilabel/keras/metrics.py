@@ -189,11 +189,11 @@ class MultilabelMetric(keras.metrics.Metric):
 
     def _bad(self, p, t, entries=False):
         "Not 0 if the batch has a bad value: a target not 0/1, a NaN or infinite score, a probability outside [0, 1]."
-        # t(t-1) is 0 only for 0/1 targets (NaN for NaN or inf); with `probs`, logits (below 0 or above 1) are bad
+        # t(t-1) is 0 only for 0/1 targets (inf or NaN for inf or NaN); with `probs`, logits (below 0 or above 1) are bad
         probs = self._k is None and not self.from_logits
         if XP.FUSES:  # entry by entry, fused into one pass: the bad entries (with `entries`, a row of the counts' reduction)
             ok = (p >= 0.) & (p <= 1.) if probs else (p > -math.inf) & (p < math.inf)  # False for NaN
-            e = XP.f32((t * t != t) | ~ok)
+            e = XP.f32((t * (t - 1.) != 0.) | ~ok)  # not t*t != t: inf*inf == inf
             return e if entries else XP.sum(e)
         # op by op: the min and max of p and of t(t-1), where NaN propagates, against their bounds; 1 or 0
         v = XP.stack([*XP.extremes(p, .5), *XP.extremes(t * t - t, 0.)])
@@ -222,7 +222,7 @@ class MultilabelMetric(keras.metrics.Metric):
         return XP.top_hits(p, t, k),(k if known is None else XP.minimum(n, k)),pos,n
 
     def _add_samples(self, s, w, bad):
-        "Add per-sample scores `s` (weighted by `w`) to the mean, and `bad` to the count of bad values."
+        "Add per-sample scores `s` (weighted by `w`) to the mean, and `bad` (`_bad`: not 0 for a bad batch) to the bad count."
         keep = s == s  # a NaN score (zero_division=nan) leaves its sample out, as the fastai metrics do
         n = XP.f32(keep) if w is None else XP.where(keep, w, 0.)
         s = XP.where(keep, s, 0.) if w is None else XP.where(keep, s * w, 0.)
@@ -258,7 +258,7 @@ class MultilabelMetric(keras.metrics.Metric):
         return tp,pp-tp,pos-tp,n-pp-pos+tp
 
     def _bad_seen(self):
-        "The count of bad values seen (NaN after a NaN prediction)."
+        "Not 0 once a batch with a bad value was seen (NaN after a NaN prediction)."
         if self._kind == 'counts': return XP.sum(XP.read(self.counts)[-2])
         return XP.read(self.sums)[3] if self._kind == 'samples' else XP.read(self.bad)
 
