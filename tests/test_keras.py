@@ -877,6 +877,12 @@ def test_default_metrics_top_k_column_by_hand():
     assert list(r) == ['f1_macro_t0p5', 'f1_micro_t0p5', 'accuracy_t0p5', 'top2_accuracy']
     assert r['top2_accuracy'] == approx((2/4 + 1/4 + 2/4) / 3)
     assert r == approx(kfeed(K.DefaultMetrics(), y, p) | {'top2_accuracy': kfeed(K.TopKAccuracy(2), y, p)})
+    # the mean kept as a total of hits (no unknown entries) or per sample (with them), with sample weights: as TopKAccuracy
+    w = np.linspace(0., 2., len(Y)).astype('float32')
+    for ii,yy in ((None, Y), (-1, np.where(np.arange(Y.size).reshape(Y.shape) % 7 == 0, -1., Y).astype('float32'))):
+        for ww in (None, w):
+            got = kfeed(K.DefaultMetrics(k=3, ignore_index=ii), yy, PROBS, ww)['top3_accuracy']
+            assert got == approx(kfeed(K.TopKAccuracy(3, ignore_index=ii), yy, PROBS, ww), abs=1e-6)
     with pytest.raises(ValueError, match="Expected `k` >= 1, but got 0"): K.DefaultMetrics(k=0)
     m = K.DefaultMetrics(k=5)
     with pytest.raises(ValueError, match="Expected `k`"): m.update_state(y, p)

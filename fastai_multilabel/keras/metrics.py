@@ -207,10 +207,12 @@ class MultilabelMetric(keras.metrics.Metric):
         if self._k is None:
             pm = XP.f32(self._mask(p))
             if known is not None: pm = pm * known
-            if self._kind == 'counts': return self._add_counts(pm, t, w, known, bad)
+            if self._kind == 'counts': return self._add_counts(pm, t, w, known, bad, self._totals(p, t, known, w))
         tp,pp,pos,n = self._sample_counts(p, t, known, self._k, pm)
         s = self._sample_scores(tp, pp, pos, n)
         self._add_samples(s if known is None else XP.where(n > 0, s, math.nan), w, bad)  # a sample without a known label: left out
+
+    def _totals(self, p, t, known, w): return []  # a counts metric's own batch totals: one row each, after the per-label counts
 
     def _sample_counts(self, p, t, known, k=None, pm=None):
         "Per sample: true positives, predicted, positives and known labels, of the top `k` scores of `p` (None: of the mask `pm`)."
@@ -231,14 +233,16 @@ class MultilabelMetric(keras.metrics.Metric):
         new = total + y
         self.sums.assign(XP.stack([new, (new - total) - y, seen + XP.sum(n), nbad + bad]))
 
-    def _add_counts(self, pm, t, w, known, bad):
-        "Add the counts of predicted mask `pm` and targets `t` (one column sum each), the batch's `bad` (`_bad`) and its sample count."
+    def _add_counts(self, pm, t, w, known, bad, totals=()):
+        "Add the counts of predicted mask `pm` and targets `t` (one column sum each), `totals`, the batch's `bad` (`_bad`) and its sample count."
         pw,tw = (pm,t) if w is None else (pm * w[:, None],t * w[:, None])
         rows = [pw * t, pw, tw] + ([] if known is None else [known if w is None else known * w[:, None]])
         z = XP.zeros(self.n_labels, pm)
-        n = z + (XP.rows(pm) if w is None else XP.sum(w))
-        if XP.FUSES: rows = [*XP.unstack(XP.sum(XP.stack([*rows, bad]), 1)), n]  # one reduction of the stacked entries
-        else: rows = [*(XP.sum(r, 0) for r in rows), z + bad, n]
+        n,totals = z + (XP.rows(pm) if w is None else XP.sum(w)),[z + v for v in totals]  # a scalar in every label's column
+        if XP.FUSES:  # one reduction of the stacked entries
+            *rows,bad = XP.unstack(XP.sum(XP.stack([*rows, bad]), 1))
+            rows = [*rows, *totals, bad, n]
+        else: rows = [*(XP.sum(r, 0) for r in rows), *totals, z + bad, n]
         self.counts.assign(XP.read(self.counts) + XP.stack(rows))
 
     def _add_hist(self, p, t, w, known):
@@ -415,26 +419,45 @@ class DefaultMetrics(MultilabelMetric):
         self.columns = [metric_name('f1_macro', tag), metric_name('f1_micro', tag), metric_name('accuracy', tag)] + \
                        ([] if k is None else [f'top{k}_accuracy']) + ([] if labels is None else label_columns('f1', labels, tag))
         super().__init__('counts', name or self.columns[0], t, from_logits=from_logits, labels=labels, ignore_index=ignore_index, dtype=dtype)
+        # top-k accuracy without unknown entries: a sample's hamming score (L - k - positives + 2 hits) / L is linear in its
+        # hits, so the mean needs only their total, one more row of the counts; with unknown entries (L varies) a mean as
+        # `TopKAccuracy` keeps it
+        self._hits_row = k is not None and ignore_index is None
+        if self._hits_row: self._rows += 1
 
     def _build(self, n_labels, like):
         if self.topk is not None: check_k(self.topk, n_labels)
         super()._build(n_labels, like)
-        # top-k accuracy: a mean over samples, as `TopKAccuracy` keeps it (the bad values are in the counts)
-        if self.topk is not None: self.sums = self.add_variable(shape=(4,), initializer='zeros', dtype='float32', name='sums')
+        if self.topk is not None and not self._hits_row:  # the bad values are in the counts
+            self.sums = self.add_variable(shape=(4,), initializer='zeros', dtype='float32', name='sums')
+
+    def _top(self, p, t, known):
+        "Per sample, the counts of the top k (`_sample_counts`): on the probabilities, as the fastai side ranks them (tied where they saturate)."
+        return self._sample_counts(XP.sigmoid(p) if self.from_logits else p, t, known, self.topk)
+
+    def _totals(self, p, t, known, w):
+        if not self._hits_row: return []
+        hits = self._top(p, t, known)[0]
+        return [XP.sum(hits if w is None else hits * w)]
 
     def _update(self, p, t, known, w):
         super()._update(p, t, known, w)
-        if self.topk is None: return
-        q = XP.sigmoid(p) if self.from_logits else p  # the fastai side ranks the probabilities (tied where they saturate)
-        tp,pp,pos,n = self._sample_counts(q, t, known, self.topk)
+        if self.topk is None or self._hits_row: return
+        tp,pp,pos,n = self._top(p, t, known)
         s = set_scores_from_counts(tp, pp, pos, n, 'hamming', xp=KERAS)
-        self._add_samples(s if known is None else XP.where(n > 0, s, math.nan), w, 0.)
+        self._add_samples(XP.where(n > 0, s, math.nan), w, 0.)
+
+    def _top_value(self):
+        if not self._hits_row: return MultilabelMetric._value(self)
+        c = XP.read(self.counts)
+        hits,n,L = c[3][0],c[-1][0],self.n_labels  # (weighted) hits, samples
+        return safe_div(n * (L - self.topk) - XP.sum(c[2]) + 2 * hits, n * L, float('nan'), xp=KERAS)
 
     def _value(self):
         tp,fp,fn,tn = self._split()
         f1 = score_from_counts('fbeta', tp, fp, fn, average=None, xp=KERAS)
         head = [nan_average(f1, xp=KERAS), score_from_counts('fbeta', tp, fp, fn, average='micro', xp=KERAS),
-                accuracy_from_counts(tp, fp, fn, tn, xp=KERAS)] + ([] if self.topk is None else [MultilabelMetric._value(self)])
+                accuracy_from_counts(tp, fp, fn, tn, xp=KERAS)] + ([] if self.topk is None else [self._top_value()])
         return XP.stack(head) if self.labels is None else XP.concat([XP.stack(head), f1])
     def get_config(self):
         return {**super().get_config(), 'labels': None if self.labels is None else list(self.labels), 'k': self.topk}
