@@ -431,27 +431,25 @@ class DefaultMetrics(MultilabelMetric):
         if self.topk is not None and not self._hits_row:  # the bad values are in the counts
             self.sums = self.add_variable(shape=(4,), initializer='zeros', dtype='float32', name='sums')
 
-    def _top(self, p, t, known):
-        "Per sample, the counts of the top k (`_sample_counts`): on the probabilities, as the fastai side ranks them (tied where they saturate)."
-        return self._sample_counts(XP.sigmoid(p) if self.from_logits else p, t, known, self.topk)
+    def _probs(self, p): return XP.sigmoid(p) if self.from_logits else p  # the fastai side ranks these (tied where they saturate)
 
     def _totals(self, p, t, known, w):
         if not self._hits_row: return []
-        hits = self._top(p, t, known)[0]
+        hits = XP.top_hits(self._probs(p), t, self.topk)  # no unknown entries here
         return [XP.sum(hits if w is None else hits * w)]
 
     def _update(self, p, t, known, w):
         super()._update(p, t, known, w)
         if self.topk is None or self._hits_row: return
-        tp,pp,pos,n = self._top(p, t, known)
+        tp,pp,pos,n = self._sample_counts(self._probs(p), t, known, self.topk)
         s = set_scores_from_counts(tp, pp, pos, n, 'hamming', xp=KERAS)
         self._add_samples(XP.where(n > 0, s, math.nan), w, 0.)
 
     def _top_value(self):
         if not self._hits_row: return MultilabelMetric._value(self)
         c = XP.read(self.counts)
-        hits,n,L = c[3][0],c[-1][0],self.n_labels  # (weighted) hits, samples
-        return safe_div(n * (L - self.topk) - XP.sum(c[2]) + 2 * hits, n * L, float('nan'), xp=KERAS)
+        hits,n = c[3][0],c[-1][0]  # (weighted) hits and samples: the batch's hamming score, summed over its samples
+        return set_scores_from_counts(hits, n * self.topk, XP.sum(c[2]), n * self.n_labels, 'hamming', xp=KERAS)
 
     def _value(self):
         tp,fp,fn,tn = self._split()
