@@ -1,7 +1,7 @@
 """The Keras adapter end to end under the backend in `KERAS_BACKEND`: fit, History, CSVLogger, ModelCheckpoint, EarlyStopping,
 `ThresholdSearch` and `with_decisions`, checked against scikit-learn and the torch threshold search; the ranking metrics
 and the papers' table in a compiled `evaluate` (with and without unknown entries) against scikit-learn; metric
-serialization and the search's need for a validation pass.
+serialization and the search's need for a validation pass; many columns as one output of the compiled step.
 
 Usage: KERAS_BACKEND=jax python tests/keras_backend_check.py [--epochs 3] [--quiet]
 Raises AssertionError naming what differs; exits 0 and prints a JSON summary when every check passes.
@@ -249,6 +249,66 @@ def check_topk_ties():
     got = model.evaluate(p, y, batch_size=64, verbose=0, return_dict=True)
     close(got['top2_accuracy'], float(exp['top2_accuracy']), "default_metrics(k=2)'s top2_accuracy on tied scores vs fastai_multilabel.functional")
 
+def step_outputs(metric, y, p):
+    "How many tensors the compiled step of `metric` (update, then result) returns: JAX `jax.jit`, TensorFlow `tf.function`; None on torch."
+    import keras
+    if BACKEND == 'jax':
+        import jax
+        metric.update_state(y, p)
+        f = jax.jit(lambda s, a, b: metric.stateless_result(metric.stateless_update_state(s, a, b)))
+        return len(jax.tree_util.tree_leaves(f([v.value for v in metric.variables], y, p)))
+    if BACKEND == 'tensorflow':
+        import tensorflow as tf
+        f = tf.function(lambda a, b: (metric.update_state(a, b), metric.result())[1])
+        return len(f.get_concrete_function(tf.TensorSpec([None, y.shape[1]]), tf.TensorSpec([None, y.shape[1]])).outputs)
+
+def check_columns():
+    """A many-column metric's columns, one output of the compiled step: in the progress bar, History (with
+    steps_per_execution=3 but on torch), evaluate, train_on_batch and test_on_batch, each equal to scikit-learn; its eager result is a dict."""
+    import contextlib, copy, io, pickle, keras, numpy as np
+    from sklearn.metrics import f1_score
+    from fastai_multilabel.keras import default_metrics, Columns
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(300, 6)).astype('float32'); y = (x[:, :3] + rng.normal(size=(300, 3)) > .5).astype('float32')
+    names = ['f1_macro_t0p5', 'f1_micro_t0p5', 'accuracy_t0p5', 'top2_accuracy'] + [f'f1_{l}_t0p5' for l in LABELS]
+    m, = default_metrics(LABELS, k=2)
+    n_out = step_outputs(m, y[:64], x[:64, :3])
+    check(n_out in (None, 1), f'The compiled step of default_metrics(LABELS, k=2) returns {n_out} tensors for its {len(names)} columns, expected 1')
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(3, activation='sigmoid')])
+    model.compile('adam', 'binary_crossentropy', metrics=default_metrics(LABELS, k=2),
+                  steps_per_execution=1 if BACKEND == 'torch' else 3)  # torch runs one step per call
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out): hist = model.fit(x, y, validation_data=(x, y), epochs=2, batch_size=64, verbose=1).history
+    shown = out.getvalue()
+    missing = [n for n in names if f' {n}: ' not in shown or f' val_{n}: ' not in shown]
+    check(not missing, f'The progress bar lacks {missing}: {shown[-600:]!r}')
+    p = np.asarray(model.predict(x, verbose=0))
+    exp = f1_score(y, p > np.float32(.5), average=None, zero_division=0)
+    for l, e in zip(LABELS, exp): close(hist[f'val_f1_{l}_t0p5'][-1], e, f'val_f1_{l}_t0p5 with steps_per_execution=3 vs sklearn')
+    got = model.evaluate(x, y, batch_size=64, verbose=0, return_dict=True)
+    as_list = model.evaluate(x, y, batch_size=64, verbose=0)
+    check(sorted(got) == sorted(['loss', *names]), f'evaluate logged {sorted(got)}')
+    check(len(as_list) == len(got) and sorted(as_list) == sorted(got.values()), f'evaluate() as a list {as_list} differs from its dict {got}')
+    for l, e in zip(LABELS, exp): close(got[f'f1_{l}_t0p5'], e, f'evaluate f1_{l}_t0p5 vs sklearn')
+    t = model.test_on_batch(x[:64], y[:64], return_dict=True)
+    close(t['f1_cat_t0p5'], f1_score(y[:64, 0], p[:64, 0] > np.float32(.5), zero_division=0), 'test_on_batch f1_cat_t0p5 vs sklearn')
+    check(set(names) <= set(model.train_on_batch(x[:64], y[:64], return_dict=True)), 'train_on_batch lacks a column')
+    m.reset_state(); m.update_state(y, p)
+    r = m.result()
+    check(isinstance(r, Columns) and isinstance(r, dict) and list(r) == names, f'The eager result {r!r} is not a dict of the columns {names}')
+    check(all(isinstance(v, np.floating) for v in r.values()), f'The eager result holds {[type(v) for v in r.values()]}, expected NumPy floats')
+    close(r['f1_dog_t0p5'], exp[1], 'eager result f1_dog_t0p5 vs sklearn')
+    check(dict(r) == pickle.loads(pickle.dumps(r)) == copy.deepcopy(r) == r.copy(), 'A pickled or copied result differs')
+    if BACKEND == 'tensorflow':
+        import tensorflow as tf
+        check(tf.nest.map_structure(float, r) == {n: float(v) for n, v in r.items()}, 'tf.nest.map_structure on the eager result differs')
+    if BACKEND == 'jax':
+        import jax
+        check(len(jax.tree_util.tree_leaves(r)) == 1 and dict(jax.tree_util.tree_map(lambda v: v * 2, r)) == {n: 2 * v for n, v in r.items()},
+              'jax.tree_util sees the result as other than one vector')
+    return {'step_outputs': n_out}
+
 def check_bad_values():
     """Bad values make the metrics NaN in a compiled `evaluate` (JAX checks them entry by entry, fused into the counts): targets
     of inf, -inf, NaN, 0.5 or 2, NaN or infinite scores, probabilities outside [0, 1]; good data gives numbers."""
@@ -292,6 +352,7 @@ def main(epochs=3, quiet=False):
     check_search_needs_validation()
     check_topk_ties()
     check_bad_values()
+    res.update(check_columns())
     res['seconds'] = round(time.perf_counter() - t0, 2)
     if not quiet: print(json.dumps(res))
 

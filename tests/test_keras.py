@@ -887,3 +887,20 @@ def test_default_metrics_top_k_column_by_hand():
     m = K.DefaultMetrics(k=5)
     with pytest.raises(ValueError, match="Expected `k`"): m.update_state(y, p)
     assert K.DefaultMetrics.from_config(K.DefaultMetrics(['a', 'b', 'c', 'd'], k=2).get_config()).columns[3] == 'top2_accuracy'
+
+# %% many columns as one vector
+def test_columns_is_a_read_only_dict_of_the_values():
+    "A many-column result reads as a dict of NumPy floats (one transfer), refuses assignments, and pickles and compares as its values."
+    import pickle
+    m = K.PerLabelRecall(['a', 'b', 'c', 'd', 'e', 'f']); m.update_state(Y, PROBS)
+    r = m.result()
+    exp = recall_score(Y, mask(PROBS, .5), average=None, zero_division=0)
+    assert isinstance(r, K.Columns) and isinstance(r, dict) and len(r) == 6 and 'recall_c_t0p5' in r
+    assert list(r) == list(r.keys()) == [f'recall_{l}_t0p5' for l in 'abcdef']
+    assert [float(v) for v in r.values()] == approx(exp.tolist(), abs=1e-7) and all(isinstance(v, np.float32) for v in r.values())
+    assert r['recall_b_t0p5'] == approx(exp[1], abs=1e-7) and r.get('nope', -1) == -1 and r.get('recall_b_t0p5') == r['recall_b_t0p5']
+    assert dict(r) == r == pickle.loads(pickle.dumps(r)) == r.copy() and r != {**r, 'recall_a_t0p5': 2.}
+    assert repr(r).startswith("Columns({'recall_a_t0p5': ")
+    with pytest.raises(KeyError): r['nope']
+    with pytest.raises(TypeError, match="Columns are read-only, but got an assignment to 'recall_a_t0p5'"): r['recall_a_t0p5'] = 0.
+    assert torch.is_tensor(r.vector) and r.names == tuple(r)

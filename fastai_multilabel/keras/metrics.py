@@ -16,13 +16,14 @@ from ..names import fmt_num, thresh_tag, metric_name, zero_division_tag, label_c
 from ..specs import described
 
 # %% auto #0
-__all__ = ['topk_mask', 'MultilabelMetric', 'ThresholdAccuracy', 'SubsetAccuracy', 'FScore', 'Jaccard', 'HammingLoss',
+__all__ = ['topk_mask', 'Columns', 'MultilabelMetric', 'ThresholdAccuracy', 'SubsetAccuracy', 'FScore', 'Jaccard', 'HammingLoss',
            'TopKAccuracy', 'PrecisionAtK', 'RecallAtK', 'PerLabelRecall', 'PerLabelPrecision', 'PerLabelFScore',
            'DefaultMetrics', 'default_metrics']
 
 # %% ../../nbs/07_keras.ipynb #ka000008
 _register = keras.saving.register_keras_serializable(package='fastai_multilabel')
-_ON_TORCH = keras.backend.backend() == 'torch'
+_BACKEND = keras.backend.backend()
+_ON_TORCH = _BACKEND == 'torch'
 
 class _KerasOps:
     "The array ops of the metrics' update and result, by `keras.ops`: JAX and TensorFlow trace them into one compiled step."
@@ -135,6 +136,65 @@ def _entry_weights(p, w, known):
     if w is None: return ops.ones_like(p) if known is None else known
     ew = ops.broadcast_to(w, ops.shape(p))
     return ew if known is None else ew * known
+
+# %% ../../nbs/07_keras.ipynb #ka000051
+def _is_concrete(x):
+    "Whether `x` holds values (not a traced or symbolic tensor of a compiled step)."
+    if isinstance(x, (np.ndarray, np.generic)): return True
+    if _BACKEND == 'torch': return isinstance(x, torch.Tensor)  # Keras' torch trainer runs eagerly
+    if _BACKEND == 'jax': return isinstance(x, jax.Array) and not isinstance(x, jax.core.Tracer)
+    if _BACKEND == 'tensorflow': return isinstance(x, tf.Tensor) and not tf.is_symbolic_tensor(x)
+    return False
+
+class Columns(dict):
+    "The values of a many-column metric, named by `names`, as one `vector`: a dict of NumPy floats, one output of a compiled step."
+    # Compiled steps see one entry {names: vector}: JAX through its pytree (registered below), TF through its C++ nest and
+    # tf.data, which read the dict's own storage (TF rebuilds a mutable mapping as Columns(), then c[key] = value). Concrete
+    # values are read name by name; on TF the storage holds them too, so that tf.nest reads what Python reads.
+    def __init__(self, names=(), vector=None):
+        super().__init__()
+        self.names,self.vector,self._np = (),None,None
+        if vector is None and names: (names, vector), = names  # rebuilt from its (key, value) pairs (tf.data)
+        if names: self[tuple(names)] = vector
+
+    def __setitem__(self, key, value):
+        if isinstance(key, tuple):  # the names and their vector
+            self.names,self.vector,self._np = key,value,None
+            dict.clear(self)
+            if _BACKEND == 'tensorflow' and _is_concrete(value): dict.update(self, zip(key, self._values()))
+            else: dict.__setitem__(self, key, value)
+        elif self.vector is None and isinstance(key, str):  # tf.nest rebuilding concrete columns name by name
+            dict.__setitem__(self, key, value); self.names += (key,)
+        else: raise TypeError(f"Columns are read-only, but got an assignment to {key!r}")
+
+    def _packed(self): return self.vector is not None and not _is_concrete(self.vector)
+    def _values(self):
+        if self.vector is None: return [dict.__getitem__(self, k) for k in self.names]
+        if self._np is None:  # one transfer for every column
+            v = self.vector
+            self._np = (v.detach().cpu().numpy() if _BACKEND == 'torch' and not isinstance(v, np.ndarray) else np.asarray(v)).reshape(-1)
+        return self._np
+    def keys(self): return [self.names] if self._packed() else list(self.names)
+    def items(self): return [(self.names, self.vector)] if self._packed() else list(zip(self.names, self._values()))
+    def values(self): return [v for _,v in self.items()]
+    def __iter__(self): return iter(self.keys())
+    def __len__(self): return len(self.keys())
+    def __contains__(self, k): return k in self.keys()
+    def __getitem__(self, k):
+        if k == self.names and self.vector is not None: return self.vector
+        if k not in self.names: raise KeyError(k)
+        return self._values()[self.names.index(k)]
+    def get(self, k, default=None): return self[k] if k in self else default
+    def copy(self): return Columns(self.names, self.vector if self._packed() else np.array(self._values()))
+    def __eq__(self, other): return isinstance(other, dict) and dict(self.items()) == dict(other.items())
+    def __ne__(self, other): return not self == other
+    def __reduce__(self): return Columns,(self.names, self.vector if self._packed() else np.array(self._values()))
+    def __repr__(self): return f'Columns({self.names!r}, {self.vector!r})' if self._packed() else f'Columns({dict(self.items())!r})'
+
+if _BACKEND == 'jax':
+    import jax
+    jax.tree_util.register_pytree_node(Columns, lambda c: ((c.vector,), c.names), lambda names, v: Columns(names, v[0]))
+elif _BACKEND == 'tensorflow': import tensorflow as tf
 
 # %% ../../nbs/07_keras.ipynb #ka000011
 class MultilabelMetric(keras.metrics.Metric):
@@ -274,8 +334,8 @@ class MultilabelMetric(keras.metrics.Metric):
     def result(self):
         if self.n_labels is None: return float('nan')  # no batch yet
         v = XP.where(self._bad_seen() != 0, math.nan, self._value())  # `bad` is NaN after a NaN prediction
-        # Keras reads results after every batch: one `where` on the vector, then one unstack, whatever the columns
-        return v if self.columns is None else dict(zip(self.columns, XP.unstack(v)))
+        # Keras reads results after every batch: one `where` on the vector, one output of the step, whatever the columns
+        return v if self.columns is None else Columns(self.columns, v)
 
     def reset_state(self):
         for v in self.variables:
