@@ -249,6 +249,43 @@ def check_topk_ties():
     got = model.evaluate(p, y, batch_size=64, verbose=0, return_dict=True)
     close(got['top2_accuracy'], float(exp['top2_accuracy']), "default_metrics(k=2)'s top2_accuracy on tied scores vs fastai_multilabel.functional")
 
+def topk_hits_np(p, y, k, known=None):
+    "Per row, the targets among the `k` highest scores of the known labels, tied scores ranked by the lowest index (NumPy's stable sort)."
+    import numpy as np
+    q = p if known is None else np.where(known, p, -np.inf)
+    top = np.argsort(-q, axis=1, kind='stable')[:, :k]
+    hit = np.take_along_axis(y, top, 1)
+    if known is not None: hit = hit * np.take_along_axis(known, top, 1)
+    return hit.sum(1)
+
+def check_topk_paths():
+    """Top-k hits on every path a backend takes (TensorFlow: `argmax` rounds for k <= 2, `top_k` where a score ties the k-th pick
+    or k > 2; torch: `topk`, or its tie-exact count): continuous scores, one tied row per batch, rows of one value, unknown entries
+    with rows of fewer known labels than k; `precision_at{k}` and `default_metrics(k=...)`'s column against NumPy."""
+    import keras, numpy as np
+    from fastai_multilabel import keras as fk
+    rng = np.random.default_rng(6)
+    n, L = 256, 9
+    cont = rng.random((n, L)).astype('float32')
+    tied = cont.copy(); tied[::64, 1] = tied[::64, 4] = np.sort(tied[::64], 1)[:, -2]  # per batch of 64, one row ties its 2nd score
+    flat = cont.copy(); flat[5::64] = .5                                                  # one row of equal scores per batch
+    y = (rng.random((n, L)) < .4).astype('float32')
+    known = rng.random((n, L)) >= .3; known[7::32] = False; known[9::32, 1:] = False     # rows with no known label, with one
+    model = keras.Sequential([keras.Input((L,)), keras.layers.Identity()])
+    def evaluate(metrics, p, t):
+        model.compile(loss='mse', metrics=metrics)
+        return model.evaluate(p, t, batch_size=64, verbose=0, return_dict=True)
+    for what, p in {'continuous': cont, 'a tied row per batch': tied, 'a row of equal scores per batch': flat}.items():
+        for k in (1, 2, 3):
+            got = evaluate([fk.PrecisionAtK(k), *fk.default_metrics(k=k)], p, y)
+            hits = topk_hits_np(p, y, k)
+            close(got[f'precision_at{k}'], hits.mean() / k, f'precision_at{k} on {what} vs NumPy')
+            close(got[f'top{k}_accuracy'], ((L - k - y.sum(1) + 2 * hits) / L).mean(), f"default_metrics(k={k})'s top{k}_accuracy on {what} vs NumPy")
+            yk = np.where(known, y, -1.).astype('float32')
+            got = evaluate([fk.PrecisionAtK(k, ignore_index=-1)], p, yk)
+            nk, hits = known.sum(1), topk_hits_np(p, y, k, known)
+            close(got[f'precision_at{k}'], (hits / np.maximum(np.minimum(nk, k), 1))[nk > 0].mean(), f'precision_at{k} on {what} with unknown entries vs NumPy')
+
 def step_outputs(metric, y, p):
     "How many tensors the compiled step of `metric` (update, then result) returns: JAX `jax.jit`, TensorFlow `tf.function`; None on torch."
     import keras
@@ -351,6 +388,7 @@ def main(epochs=3, quiet=False):
     check_serialization()
     check_search_needs_validation()
     check_topk_ties()
+    check_topk_paths()
     check_bad_values()
     res.update(check_columns())
     res['seconds'] = round(time.perf_counter() - t0, 2)
