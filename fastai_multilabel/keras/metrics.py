@@ -35,8 +35,8 @@ class _KerasOps:
     const = staticmethod(lambda c, like: c)  # a NumPy constant: traced into the step (a tensor made at the first batch could be a graph's)
     zeros = staticmethod(lambda n, like: ops.zeros((n,), "float32"))
     rows = staticmethod(lambda x: ops.cast(ops.shape(x)[0], 'float32'))  # dynamic in a TensorFlow graph
-    extremes = staticmethod(lambda x, init: [ops.min(x, initial=init), ops.max(x, initial=init)])  # NaN propagates; `init` if empty
-    any,clip = ops.any,ops.clip
+    extremes = staticmethod(lambda x, init: [ops.min(x), ops.max(x)])  # NaN propagates; +inf and -inf if empty (TensorFlow)
+    all = ops.all
     @staticmethod
     def top_hits(p, t, k):
         "Per row, the sum of `t` over the `k` highest `p`: `top_k` ranks tied scores by the lowest index on JAX and TensorFlow, as fastai."
@@ -76,7 +76,7 @@ class _TorchOps:
     zeros = staticmethod(lambda n, like: torch.zeros(n, device=like.device))
     rows = staticmethod(lambda x: float(x.shape[0]))
     extremes = staticmethod(lambda x, init: [*torch.aminmax(x)] if x.numel() else [x.new_tensor(init)] * 2)  # NaN propagates
-    any,clip = staticmethod(lambda x: torch.any(x)),staticmethod(lambda x, lo, hi: torch.clamp(x, lo, hi))
+    all = staticmethod(lambda x: torch.all(x))
     @staticmethod
     def top_hits(p, t, k):
         "Per row, the sum of `t` over the `k` highest `p`, tied scores ranked by the lowest index (`torch.topk` promises no order)."
@@ -97,9 +97,8 @@ else:
     KERAS = array_ops(float=lambda x: ops.cast(x, 'float32'), where=ops.where, sum=ops.sum, isnan=ops.isnan, max=ops.max)
 
 _MAXF = np.finfo('float32').max
-# bounds of [min p, max p, min t(t-1), max t(t-1)]: probabilities in [0, 1], scores finite; targets 0 or 1
-_PROB_BOUNDS = np.array([0, 0, 0, 0], 'float32'),np.array([1, 1, 0, 0], 'float32')
-_SCORE_BOUNDS = np.array([-_MAXF, -_MAXF, 0, 0], 'float32'),np.array([_MAXF, _MAXF, 0, 0], 'float32')
+# lower bounds of [min p, -max p, min t(t-1), -max t(t-1)]: probabilities in [0, 1], scores finite; targets 0 or 1
+_PROB_LOW,_SCORE_LOW = np.array([0, -1, 0, 0], 'float32'),np.array([-_MAXF, -_MAXF, 0, 0], 'float32')
 
 def _check_thresh(thresh, n_labels=None):
     "`thresh` checked: a float, a tuple of per-label floats, or 'tuned'."
@@ -223,7 +222,7 @@ class MultilabelMetric(keras.metrics.Metric):
         self.ignore_index = check_ignore_index(ignore_index)
         self.thresh = None if k is not None or thresh is None else _check_thresh(thresh)  # None: no threshold (top-k, rankings)
         if labels is not None and isinstance(self.thresh, tuple): _check_thresh(self.thresh, len(labels))  # one per label
-        self.n_labels,self._pending = None,0.5  # `_pending`: tuned thresholds set before the first batch
+        self.n_labels,self._pending,self._now = None,0.5,None  # `_pending`: tuned thresholds set before the first batch
         self._rows = 3 if self.ignore_index is None else 4  # counts per label: tp, predicted, positives (and known entries)
 
     def _build(self, n_labels, like):
@@ -272,10 +271,11 @@ class MultilabelMetric(keras.metrics.Metric):
             ok = (p >= 0.) & (p <= 1.) if probs else (p > -math.inf) & (p < math.inf)  # False for NaN
             e = XP.f32((t * (t - 1.) != 0.) | ~ok)  # not t*t != t: inf*inf == inf
             return e if entries else XP.sum(e)
-        # op by op: the min and max of p and of t(t-1), where NaN propagates, against their bounds; 1 or 0
-        v = XP.stack([*XP.extremes(p, .5), *XP.extremes(t * t - t, 0.)])
-        lo,hi = _PROB_BOUNDS if probs else _SCORE_BOUNDS
-        return XP.f32(XP.any(v != XP.clip(v, XP.const(lo, v), XP.const(hi, v))))  # NaN != NaN; inf is clipped to the largest float
+        # op by op: the min and max of p and of t(t-1), where NaN propagates, the maxima negated, against lower bounds in one
+        # comparison (False for NaN; an infinite score is below the lowest float); 1 or 0
+        (p_lo,p_hi),(t_lo,t_hi) = XP.extremes(p, .5),XP.extremes(t * t - t, 0.)
+        v = XP.stack([p_lo, -p_hi, t_lo, -t_hi])
+        return XP.f32(~XP.all(v >= XP.const(_PROB_LOW if probs else _SCORE_LOW, v)))
 
     def _update(self, p, t, known, w):
         "Add a checked batch: `t` 0/1 (0 where unknown), `known` the 0/1 mask of known entries (None: all), `w` sample weights (None: 1)."
@@ -331,16 +331,21 @@ class MultilabelMetric(keras.metrics.Metric):
         "Add a batch's bad values (the metrics of a histogram only)."
         self.bad.assign_add(self._bad(p, t))
 
+    def _count_rows(self):
+        "The rows of the counts, read once per `result()` (on TensorFlow each read and slice is one more op of the step)."
+        if self._now is None: self._now = tuple(XP.unstack(XP.read(self.counts)))
+        return self._now
+
     def _split(self):
         "`(tp, fp, fn, tn)` per label."
-        c = XP.read(self.counts)
+        c = self._count_rows()
         tp,pp,pos = c[0],c[1],c[2]
         n = c[-1] if self.ignore_index is None else c[3]  # the label's known entries
         return tp,pp-tp,pos-tp,n-pp-pos+tp
 
     def _bad_seen(self):
         "Not 0 once a batch with a bad value was seen (NaN after a NaN prediction)."
-        if self._kind == 'counts': return XP.sum(XP.read(self.counts)[-2])
+        if self._kind == 'counts': return XP.sum(self._count_rows()[-2])  # per label on JAX, in every label's column elsewhere
         return XP.read(self.sums)[3] if self._kind == 'samples' else XP.read(self.bad)
 
     def _sample_scores(self, tp, pp, pos, n_labels): raise NotImplementedError
@@ -350,7 +355,9 @@ class MultilabelMetric(keras.metrics.Metric):
 
     def result(self):
         if self.n_labels is None: return float('nan')  # no batch yet
-        v = XP.where(self._bad_seen() != 0, math.nan, self._value())  # `bad` is NaN after a NaN prediction
+        self._now = None
+        try: v = XP.where(self._bad_seen() != 0, math.nan, self._value())  # `bad` is NaN after a NaN prediction
+        finally: self._now = None
         # Keras reads results after every batch: one `where` on the vector, one output of the step, whatever the columns
         return v if self.columns is None else Columns(self.columns, v)
 
@@ -524,7 +531,7 @@ class DefaultMetrics(MultilabelMetric):
 
     def _top_value(self):
         if not self._hits_row: return MultilabelMetric._value(self)
-        c = XP.read(self.counts)
+        c = self._count_rows()
         hits,n = c[3][0],c[-1][0]  # (weighted) hits and samples: the batch's hamming score, summed over its samples
         return set_scores_from_counts(hits, n * self.topk, XP.sum(c[2]), n * self.n_labels, 'hamming', xp=KERAS)
 
