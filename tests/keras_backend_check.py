@@ -348,7 +348,7 @@ def check_columns():
 
 def check_bad_values():
     """Bad values make the metrics NaN in a compiled `evaluate` (JAX checks them entry by entry, fused into the counts): targets
-    of inf, -inf, NaN, 0.5 or 2, NaN or infinite scores, probabilities outside [0, 1]; good data gives numbers."""
+    of inf, -inf, NaN, 0.5 or 2, NaN or infinite scores, probabilities below 0 or above 1; good data gives numbers."""
     import keras, numpy as np
     from fastai_multilabel import keras as fk
     rng = np.random.default_rng(4)
@@ -359,12 +359,13 @@ def check_bad_values():
     def run(pp, yy): return {k: v for k, v in model.evaluate(pp, yy, batch_size=32, verbose=0, return_dict=True).items() if k != 'loss'}
     check(not any(np.isnan(v) for v in run(p, y).values()), 'good data gave NaN')
     for what, (tv, pv) in {'target inf': (np.inf, None), 'target -inf': (-np.inf, None), 'target NaN': (np.nan, None), 'target 0.5': (.5, None),
-                          'target 2': (2., None), 'score NaN': (None, np.nan), 'score inf': (None, np.inf), 'probability -0.1': (None, -.1)}.items():
+                          'target 2': (2., None), 'score NaN': (None, np.nan), 'score inf': (None, np.inf), 'probability -0.1': (None, -.1),
+                          'probability 1.5': (None, 1.5)}.items():
         yy, pp = y.copy(), p.copy()
         if tv is not None: yy[40, 1] = tv
         if pv is not None: pp[40, 1] = pv
         got = run(pp, yy)
-        ok = [k for k, v in got.items() if not np.isnan(v) and not (pv == -.1 and k == 'top3_accuracy')]  # top-k ranks any scores
+        ok = [k for k, v in got.items() if not np.isnan(v) and not (pv in (-.1, 1.5) and k == 'top3_accuracy')]  # top-k ranks any scores
         check(not ok, f'{what}: {ok} not NaN')
 
 def main(epochs=3, quiet=False):

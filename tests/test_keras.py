@@ -268,6 +268,7 @@ def _bad(kind):
     elif kind == 'pred_inf': p[10, 0] = np.inf; l[10, 0] = -np.inf
     elif kind == 'pred_ninf': p[10, 0] = -np.inf; l[10, 0] = np.inf
     elif kind == 'pred_neg': p[10, 0] = -0.01; l[10, 0] = -1e30  # a probability below 0 (a logit that low is a finite, good logit)
+    elif kind == 'pred_above1': p[10, 0] = 1.01; l[10, 0] = 1e30  # a probability above 1 (a finite, good logit)
     return y,p,l
 
 NAN_METRICS = {'f1_macro': lambda: K.FScore(), 'f1_samples': lambda: K.FScore(average='samples'), 'f1_micro_logits': lambda: K.FScore(average='micro', from_logits=True),
@@ -279,13 +280,13 @@ NAN_METRICS = {'f1_macro': lambda: K.FScore(), 'f1_samples': lambda: K.FScore(av
                'lrap': lambda: K.LabelRankingAveragePrecision(), 'ranking_loss_logits': lambda: K.RankingLoss(from_logits=True),
                'paper_unknown': lambda: K.PaperMetrics(ignore_index=-1)}  # no per-label column: label 5's AP is NaN
 
-@pytest.mark.parametrize('bad', ['targ2', 'targ_half', 'targ_mixed', 'targ_nan', 'targ_inf', 'pred_nan', 'pred_inf', 'pred_ninf', 'pred_neg'])
+@pytest.mark.parametrize('bad', ['targ2', 'targ_half', 'targ_mixed', 'targ_nan', 'targ_inf', 'pred_nan', 'pred_inf', 'pred_ninf', 'pred_neg', 'pred_above1'])
 @pytest.mark.parametrize('name', NAN_METRICS)
 def test_bad_values_give_nan_until_reset(name, bad):
     m = NAN_METRICS[name]()
     y,p,l = _bad(bad)
-    if bad == 'pred_neg' and (getattr(m, 'from_logits', False) or m._k is not None):
-        # scores, not probabilities: -0.01 is a good score for top-k, -1e30 a good logit
+    if bad in ('pred_neg', 'pred_above1') and (getattr(m, 'from_logits', False) or m._k is not None):
+        # scores, not probabilities: -0.01 and 1.01 are good scores for top-k, -1e30 and 1e30 good logits
         r = kfeed(m, y, l if getattr(m, 'from_logits', False) else p)
         assert not any(np.isnan(v) for v in values(r))
         return

@@ -27,7 +27,7 @@ _ON_TORCH = _BACKEND == 'torch'
 
 class _KerasOps:
     "The array ops of the metrics' update and result, by `keras.ops`: JAX and TensorFlow trace them into one compiled step."
-    FUSES = keras.backend.backend() == 'jax'  # XLA fuses entry-wise ops into the reductions (TensorFlow on a CPU runs op by op)
+    FUSES = _BACKEND == 'jax'  # XLA fuses entry-wise ops into the reductions (TensorFlow on a CPU runs op by op)
     tensor = read = staticmethod(ops.convert_to_tensor)  # `read`: a variable's value
     f32 = staticmethod(lambda x: ops.cast(x, 'float32'))
     sum,stack,where,minimum,unstack,sigmoid = ops.sum,ops.stack,ops.where,ops.minimum,ops.unstack,ops.sigmoid
