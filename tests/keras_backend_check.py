@@ -260,7 +260,7 @@ def topk_hits_np(p, y, k, known=None):
 
 def check_topk_paths():
     """Top-k hits on every path a backend takes (TensorFlow: `argmax` rounds for k <= 2, `top_k` where a score ties the k-th pick
-    or k > 2; torch: `topk`, or its tie-exact count): continuous scores, one tied row per batch, rows of one value, unknown entries
+    or k > 2; torch: `max` rounds for k <= 2, `topk` or its tie-exact count for k > 2): continuous scores, one tied row per batch, rows of one value, unknown entries
     with rows of fewer known labels than k; `precision_at{k}` and `default_metrics(k=...)`'s column against NumPy."""
     import keras, numpy as np
     from fastai_multilabel import keras as fk

@@ -149,7 +149,7 @@ class PaperMetrics(MultilabelMetric):
     def _update(self, p, t, known, w):
         self._add_hist(p, t, w, known)
         q = ops.sigmoid(p) if self.from_logits else p  # top-k on the probabilities, as the fastai side (ties where they saturate)
-        at_t = ops.cast(self._mask(p), 'float32')
+        at_t = self._mask(p)
         top = ops.cast(topk_mask(q if known is None else ops.where(known > 0, q, -math.inf), self.k), 'float32')
         if known is not None: at_t,top = at_t * known,top * known
         ws = (lambda x: x) if w is None else (lambda x: x * w[:, None])
