@@ -119,14 +119,17 @@ def logit_value(thresh):
     return -math.inf if thresh == 0 else math.inf if thresh == 1 else math.log(thresh / (1 - thresh))
 
 # %% ../nbs/00a_formulas.ipynb #fa000012
-def array_ops(float, where, sum, isnan, max=None):
-    "The array operations the formulas use, from one library."
-    return SimpleNamespace(float=float, where=where, sum=sum, isnan=isnan, max=max)
+def array_ops(float, where, sum, isnan, max=None, div0=None, mean=None):
+    """The array operations the formulas use, from one library. Two optional shortcuts, for a caller that pays per op (a Keras
+    step): `div0(a, b)`, `a / b` where `b > 0` and 0 elsewhere; `mean`, a plain mean for averages whose scores can be NaN only
+    where a count is, which that caller turns into a NaN result anyway."""
+    return SimpleNamespace(float=float, where=where, sum=sum, isnan=isnan, max=max, div0=div0, mean=mean)
 
 # %% ../nbs/00a_formulas.ipynb #fa000015
 def safe_div(num, den, zero_division=0., *, xp):
     "`num / den` in `xp`'s float type, `zero_division` where `den` is 0."
     num,den = xp.float(num),xp.float(den)
+    if xp.div0 is not None and zero_division == 0: return xp.div0(num, den)
     ok = den > 0
     return xp.where(ok, num / xp.where(ok, den, 1.), zero_division)
 
@@ -136,10 +139,13 @@ def label_scores(kind, tp, fp, fn, beta=1., zero_division=0., *, xp):
     if kind == 'jaccard':   return safe_div(tp, tp+fp+fn, zero_division, xp=xp)  # intersection over union
     if kind == 'recall':    return safe_div(tp, tp+fn, zero_division, xp=xp)
     b2 = beta**2
-    return safe_div((1+b2)*tp, (1+b2)*tp + b2*fn + fp, zero_division, xp=xp)
+    a = (1+b2)*tp
+    return safe_div(a, a + (fn if b2 == 1 else b2*fn) + fp, zero_division, xp=xp)
 
-def nan_average(scores, weights=None, *, xp):
-    "Mean of `scores` weighted by `weights`, leaving out NaN scores; unweighted if the weights left sum to 0; NaN if none is left."
+def nan_average(scores, weights=None, *, xp, nan_free=False):
+    """Mean of `scores` weighted by `weights`, leaving out NaN scores; unweighted if the weights left sum to 0; NaN if none is left.
+    `nan_free`: no score is NaN but from a NaN count (scores with a number for `zero_division`): `xp.mean` where `xp` has one."""
+    if nan_free and weights is None and xp.mean is not None: return xp.mean(scores)
     keep = scores == scores  # not NaN
     if weights is None: return xp.sum(xp.where(keep, scores, 0.)) / xp.sum(xp.float(keep))  # 0/0: NaN
     w = xp.where(keep, xp.float(weights), 0.)
@@ -152,7 +158,8 @@ def score_from_counts(kind, tp, fp, fn, beta=1., average='macro', zero_division=
     if average == 'micro': return label_scores(kind, xp.sum(tp), xp.sum(fp), xp.sum(fn), beta, zero_division, xp=xp)
     s = label_scores(kind, tp, fp, fn, beta, zero_division, xp=xp)
     if average is None: return s
-    return nan_average(s, None if check_choice(average, ('macro', 'weighted'), 'average') == 'macro' else tp+fn, xp=xp)
+    w = None if check_choice(average, ('macro', 'weighted'), 'average') == 'macro' else tp+fn
+    return nan_average(s, w, xp=xp, nan_free=zero_division == zero_division)
 
 def accuracy_from_counts(tp, fp, fn, tn, *, xp):
     "Share of all sample-label pairs predicted right (fastai's `accuracy_multi`)."

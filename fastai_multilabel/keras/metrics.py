@@ -107,11 +107,14 @@ class _TorchOps:
 if _ON_TORCH:
     import torch  # the backend's own library
     XP = _TorchOps
-    KERAS = array_ops(float=_TorchOps.f32, where=torch.where, sum=_TorchOps.sum, isnan=torch.isnan, max=torch.amax)
+    KERAS = array_ops(float=_TorchOps.f32, where=torch.where, sum=_TorchOps.sum, isnan=torch.isnan, max=torch.amax,
+                      div0=lambda a, b: torch.where(b > 0, a / b, 0.), mean=torch.mean)
 else:
     if _BACKEND == 'tensorflow': import tensorflow as tf
     XP = _TfOps if _BACKEND == 'tensorflow' else _KerasOps
-    KERAS = array_ops(float=lambda x: ops.cast(x, 'float32'), where=ops.where, sum=ops.sum, isnan=ops.isnan, max=ops.max)
+    KERAS = array_ops(float=lambda x: ops.cast(x, 'float32'), where=ops.where, sum=ops.sum, isnan=ops.isnan, max=ops.max,
+                      div0=lambda a, b: ops.divide_no_nan(a, ops.maximum(b, 0.)), mean=ops.mean)
+# `div0` and `mean` (see `array_ops`): a NaN count comes only from a bad value, which makes the result NaN
 
 _MAXF = np.finfo('float32').max
 # lower bounds of [min p, -max p, min off01(t), -max off01(t)]: probabilities in [0, 1], scores finite; targets 0 or 1
@@ -556,7 +559,7 @@ class DefaultMetrics(MultilabelMetric):
     def _value(self):
         tp,fp,fn,tn = self._split()
         f1 = score_from_counts('fbeta', tp, fp, fn, average=None, xp=KERAS)
-        head = [nan_average(f1, xp=KERAS), score_from_counts('fbeta', tp, fp, fn, average='micro', xp=KERAS),
+        head = [nan_average(f1, xp=KERAS, nan_free=True), score_from_counts('fbeta', tp, fp, fn, average='micro', xp=KERAS),
                 accuracy_from_counts(tp, fp, fn, tn, xp=KERAS)] + ([] if self.topk is None else [self._top_value()])
         return XP.stack(head) if self.labels is None else XP.concat([XP.stack(head), f1])
     def get_config(self):
