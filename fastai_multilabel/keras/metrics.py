@@ -235,6 +235,7 @@ if _BACKEND == 'jax':
 # %% ../../nbs/07_keras.ipynb #ka000011
 class MultilabelMetric(keras.metrics.Metric):
     "Base of the multi-label Keras metrics: per-label counts (`kind='counts'`) or a per-sample mean (`'samples'`), and/or a histogram of `n_bins`."
+    _tn = True  # the counts' last row counts the samples, for true negatives (the other rows and bad values need no count)
     def __init__(self, kind, name, thresh=0.5, k=None, from_logits=False, labels=None, ignore_index=None, n_bins=None, dtype=None):
         super().__init__(name=name, dtype=dtype)
         self._direction = 'up'  # higher is better: Keras' EarlyStopping/ModelCheckpoint infer mode='max' from a metric's own name
@@ -336,7 +337,8 @@ class MultilabelMetric(keras.metrics.Metric):
         pw,tw = (pm,t) if w is None else (pm * w[:, None],t * w[:, None])
         rows = [pw * t, pw, tw] + ([] if known is None else [known if w is None else known * w[:, None]])
         z = XP.zeros(self.n_labels, pm)
-        n,totals = z + (XP.rows(pm) if w is None else XP.sum(w)),[z + v for v in totals]  # a scalar in every label's column
+        n = z if not self._tn else z + (XP.rows(pm) if w is None else XP.sum(w))  # a scalar in every label's column
+        totals = [z + v for v in totals]
         if XP.FUSES:  # one reduction of the stacked entries
             *rows,bad = XP.unstack(XP.sum(XP.stack([*rows, bad]), 1))
             rows = [*rows, *totals, bad, n]
@@ -359,9 +361,10 @@ class MultilabelMetric(keras.metrics.Metric):
         return self._now
 
     def _split(self):
-        "`(tp, fp, fn, tn)` per label."
+        "`(tp, fp, fn, tn)` per label; `tn` None where the counts have no sample count (`_tn`)."
         c = self._count_rows()
         tp,pp,pos = c[0],c[1],c[2]
+        if not self._tn and self.ignore_index is None: return tp,pp-tp,pos-tp,None
         n = c[-1] if self.ignore_index is None else c[3]  # the label's known entries
         return tp,pp-tp,pos-tp,n-pp-pos+tp
 
@@ -414,6 +417,7 @@ class SubsetAccuracy(MultilabelMetric):
 
 class _Averaged(MultilabelMetric):
     "A `score_from_counts` kind at `thresh` averaged by `average`: from per-label counts, or per sample with 'samples'."
+    _tn = False
     def __init__(self, kind, prefix, beta, thresh, average, from_logits, zero_division, ignore_index, name, dtype):
         self._score_kind,self.beta,self.average = kind,check_beta(beta),check_choice(average, AVERAGES, 'average')
         self.zero_division,t = check_zero_division(zero_division),_check_thresh(thresh)
@@ -482,6 +486,7 @@ class RecallAtK(MultilabelMetric):
 
 # %% ../../nbs/07_keras.ipynb #ka000017
 class _PerLabel(MultilabelMetric):
+    _tn = False
     def __init__(self, kind, labels, beta=1., thresh=0.5, from_logits=False, zero_division=0., ignore_index=None, name=None, dtype=None):
         labels,t = check_labels(labels),_check_thresh(thresh)
         self.beta,self.zero_division,self._score_kind = check_beta(beta),check_zero_division(zero_division),kind
