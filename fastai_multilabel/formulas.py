@@ -121,15 +121,15 @@ def logit_value(thresh):
 # %% ../nbs/00a_formulas.ipynb #fa000012
 def array_ops(float, where, sum, isnan, max=None, div0=None, mean=None):
     """The array operations the formulas use, from one library. Two optional shortcuts, for a caller that pays per op (a Keras
-    step): `div0(a, b)`, `a / b` where `b > 0` and 0 elsewhere; `mean`, a plain mean for averages whose scores can be NaN only
-    where a count is, which that caller turns into a NaN result anyway."""
+    step): `div0(a, b)`, `a / b` where `b > 0` and 0 elsewhere (NaN included); `mean`, a plain mean for averages whose
+    scores can be NaN only where a count is, which that caller turns into a NaN result anyway."""
     return SimpleNamespace(float=float, where=where, sum=sum, isnan=isnan, max=max, div0=div0, mean=mean)
 
 # %% ../nbs/00a_formulas.ipynb #fa000015
 def safe_div(num, den, zero_division=0., *, xp):
     "`num / den` in `xp`'s float type, `zero_division` where `den` is 0."
     num,den = xp.float(num),xp.float(den)
-    if xp.div0 is not None and zero_division == 0: return xp.div0(num, den)
+    if getattr(xp, 'div0', None) is not None and zero_division == 0: return xp.div0(num, den)
     ok = den > 0
     return xp.where(ok, num / xp.where(ok, den, 1.), zero_division)
 
@@ -145,7 +145,7 @@ def label_scores(kind, tp, fp, fn, beta=1., zero_division=0., *, xp):
 def nan_average(scores, weights=None, *, xp, nan_free=False):
     """Mean of `scores` weighted by `weights`, leaving out NaN scores; unweighted if the weights left sum to 0; NaN if none is left.
     `nan_free`: no score is NaN but from a NaN count (scores with a number for `zero_division`): `xp.mean` where `xp` has one."""
-    if nan_free and weights is None and xp.mean is not None: return xp.mean(scores)
+    if nan_free and weights is None and getattr(xp, 'mean', None) is not None: return xp.mean(scores)
     keep = scores == scores  # not NaN
     if weights is None: return xp.sum(xp.where(keep, scores, 0.)) / xp.sum(xp.float(keep))  # 0/0: NaN
     w = xp.where(keep, xp.float(weights), 0.)

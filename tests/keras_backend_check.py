@@ -229,6 +229,25 @@ def check_search_needs_validation():
     except ValueError as e: check('validation' in str(e), f'Unclear error without validation data: {e}')
     else: raise AssertionError('ThresholdSearch without validation data searched the training scores instead of raising')
 
+def check_zero_division_nan():
+    """A score left NaN by `zero_division=nan` stays out of the scores built on it, as on the fastai side: with no label
+    predicted, CP and OP are NaN and CF1 and OF1 (whose division by CP + CR has its own zero_division 0) are 0; and the
+    adapter's shortcut for a division with zero_division 0 gives 0 for a NaN, negative or zero denominator."""
+    import math, keras, numpy as np
+    from keras import ops
+    from fastai_multilabel.formulas import safe_div
+    from fastai_multilabel.keras import paper_metrics
+    from fastai_multilabel.keras.metrics import KERAS
+    got = ops.convert_to_numpy(safe_div(np.array([1, 1, 1, 3], 'float32'), np.array([math.nan, -1, 0, 2], 'float32'), xp=KERAS))
+    check(np.array_equal(got, [0, 0, 0, 1.5]), f'safe_div by [nan, -1, 0, 2] with zero_division 0 gave {got}, expected [0, 0, 0, 1.5]')
+    y = np.array([[1, 0, 1], [0, 1, 0], [1, 1, 0], [0, 0, 1]], 'float32')
+    p = np.array([[.1, .2, .3], [.4, .1, .2], [.3, .3, .1], [.2, .4, .45]], 'float32')  # nothing above 0.5
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Identity()])
+    model.compile(loss='mse', metrics=paper_metrics(k=1, zero_division=math.nan))
+    got = model.evaluate(p, y, batch_size=64, verbose=0, return_dict=True)
+    for n in ('cp', 'op'): check(math.isnan(got[f'{n}_t0p5_zdnan']), f'{n}_t0p5_zdnan with no label predicted: {got[f"{n}_t0p5_zdnan"]}, expected NaN')
+    for n in ('cr', 'cf1', 'or', 'of1'): close(got[f'{n}_t0p5_zdnan'], 0., f'{n}_t0p5_zdnan with no label predicted')
+
 def check_topk_ties():
     """Top-k metrics on scores with many ties (each row: 6 labels out of 4 values) equal the fastai functions in a compiled `evaluate`:
     JAX and TensorFlow count the top `k` from `top_k`'s indices, which must break ties by the lowest index like the torch path."""
@@ -348,7 +367,8 @@ def check_columns():
 
 def check_bad_values():
     """Bad values make the metrics NaN in a compiled `evaluate` (JAX checks them entry by entry, fused into the counts): targets
-    of inf, -inf, NaN, 0.5 or 2, NaN or infinite scores, probabilities below 0 or above 1; good data gives numbers."""
+    of inf, -inf, NaN, 0.5 or 2, NaN or infinite scores, probabilities below 0 or above 1, an infinite or NaN sample weight;
+    good data (and finite weights) gives numbers."""
     import keras, numpy as np
     from fastai_multilabel import keras as fk
     rng = np.random.default_rng(4)
@@ -367,6 +387,14 @@ def check_bad_values():
         got = run(pp, yy)
         ok = [k for k, v in got.items() if not np.isnan(v) and not (pv in (-.1, 1.5) and k == 'top3_accuracy')]  # top-k ranks any scores
         check(not ok, f'{what}: {ok} not NaN')
+    model.compile(loss='mse', weighted_metrics=[*fk.default_metrics(k=2), fk.FScore(average='samples'), fk.TopKAccuracy(3), fk.AveragePrecision()])
+    def weighted(sw): return {k: v for k, v in model.evaluate(p, y, sample_weight=sw, batch_size=32, verbose=0, return_dict=True).items() if k != 'loss'}
+    got = weighted(rng.random(100).astype('float32'))  # finite weights: numbers
+    check(len(got) == 7 and not any(np.isnan(v) for v in got.values()), f'finite sample weights gave {got}')
+    for what, wv in {'sample weight inf': np.inf, 'sample weight NaN': np.nan}.items():  # counts of NaN without a bad score
+        sw = np.ones(100, 'float32'); sw[40] = wv
+        got = weighted(sw)
+        check(all(np.isnan(v) for v in got.values()), f'{what}: {[k for k, v in got.items() if not np.isnan(v)]} not NaN')
 
 def main(epochs=3, quiet=False):
     t0 = time.perf_counter()
@@ -390,6 +418,7 @@ def main(epochs=3, quiet=False):
     check_search_needs_validation()
     check_topk_ties()
     check_topk_paths()
+    check_zero_division_nan()
     check_bad_values()
     res.update(check_columns())
     res['seconds'] = round(time.perf_counter() - t0, 2)

@@ -113,8 +113,9 @@ else:
     if _BACKEND == 'tensorflow': import tensorflow as tf
     XP = _TfOps if _BACKEND == 'tensorflow' else _KerasOps
     KERAS = array_ops(float=lambda x: ops.cast(x, 'float32'), where=ops.where, sum=ops.sum, isnan=ops.isnan, max=ops.max,
-                      div0=lambda a, b: ops.divide_no_nan(a, ops.maximum(b, 0.)), mean=ops.mean)
-# `div0` and `mean` (see `array_ops`): a NaN count comes only from a bad value, which makes the result NaN
+                      div0=lambda a, b: ops.where(b > 0, a / b, 0.), mean=ops.mean)
+# `div0` and `mean` (see `array_ops`): `div0` is 0 for a NaN denominator too (a score left NaN by zero_division=nan, as
+# in CF1 = 2 CP CR / (CP + CR)); `mean` only averages scores whose NaN comes from a bad value, which makes the result NaN
 
 _MAXF = np.finfo('float32').max
 # lower bounds of [min p, -max p, min off01(t), -max off01(t)]: probabilities in [0, 1], scores finite; targets 0 or 1
@@ -283,6 +284,7 @@ class MultilabelMetric(keras.metrics.Metric):
         if self.ignore_index is not None:  # 1 for a known entry, 0 for an unknown one, whose target becomes 0 (and weighs nothing)
             known = XP.ne(t, self.ignore_index); t = t * known
         w = None if sample_weight is None else ops.reshape(XP.f32(XP.tensor(sample_weight)), (-1,))
+        if w is not None: p = p + 0. * w[:, None]  # a NaN or infinite weight makes its row's scores NaN: a bad value
         self._update(p, t, known, w)
 
     def _bad(self, p, t, entries=False):
