@@ -905,3 +905,14 @@ def test_columns_is_a_read_only_dict_of_the_values():
     with pytest.raises(KeyError): r['nope']
     with pytest.raises(TypeError, match="Columns are read-only, but got an assignment to 'recall_a_t0p5'"): r['recall_a_t0p5'] = 0.
     assert torch.is_tensor(r.vector) and r.names == tuple(r)
+
+def test_half_precision_predictions_count_in_float32():
+    "float16 predictions give the values of their float32 copies: the counts are float32 (a float16 sum of 3001 ones reads 3000)."
+    rng = np.random.default_rng(0)
+    y = (rng.random((3001, 3)) < .9).astype('float32'); p = rng.random((3001, 3)).astype('float16')
+    p[:, 0] = .75  # label 0 predicted for all 3001 samples
+    pm = p.astype('float32') > .5
+    exp = fbeta_score(y, pm, beta=1., average='macro', zero_division=0)
+    assert kfeed(K.FScore(), y, p, bs=3001) == approx(exp, abs=1e-6)
+    r = kfeed(K.DefaultMetrics(), y, p, bs=3001)
+    assert r['f1_macro_t0p5'] == approx(exp, abs=1e-6) and r['accuracy_t0p5'] == approx(accuracy_score(y.ravel(), pm.ravel()), abs=1e-6)

@@ -264,8 +264,7 @@ class MultilabelMetric(keras.metrics.Metric):
         elif self.thresh is not None: self._cut = _cut(self.thresh, self.from_logits)
 
     def _mask(self, y_pred):
-        "The 0/1 (float32) mask of the predicted labels: the scores above the cut, or the top `k`."
-        if self._k is not None: return XP.f32(topk_mask(y_pred, self._k))
+        "The 0/1 (float32) mask of the scores above the cut (a metric with a threshold)."
         return XP.gt(y_pred, XP.read(self.cut) if self.thresh == 'tuned' else XP.const(self._cut, y_pred))
 
     def set_thresh(self, thresh):
@@ -293,7 +292,7 @@ class MultilabelMetric(keras.metrics.Metric):
         probs = self._k is None and not self.from_logits
         if XP.FUSES:  # entry by entry, fused into one pass: the bad entries (with `entries`, a row of the counts' reduction)
             ok = (p >= 0.) & (p <= 1.) if probs else (p > -math.inf) & (p < math.inf)  # False for NaN
-            e = XP.f32((t * (t - 1.) != 0.) | ~ok)  # not t*t != t: inf*inf == inf
+            e = XP.f32((XP.off01(t) != 0.) | ~ok)
             return e if entries else XP.sum(e)
         # op by op: the min and max of p and of off01(t), where NaN propagates, the maxima negated, against lower bounds in one
         # comparison (False for NaN; an infinite score is below the lowest float); 1 or 0
