@@ -40,26 +40,77 @@ class _KerasOps:
     gt = staticmethod(lambda a, b: ops.cast(ops.greater(a, b), 'float32'))  # as 0/1 floats
     ne = staticmethod(lambda a, b: ops.cast(ops.not_equal(a, b), 'float32'))
     off01 = staticmethod(lambda t: t * t - t)  # 0 only for a 0/1 target (inf or NaN for inf or NaN)
+    # top k: `top_k` ranks tied scores by the lowest index on JAX and TensorFlow, as fastai
+    CHUNKS_FROM = 256  # rows of at least this many scores take their top k by chunks (below: `top_k` over whole rows costs less)
+    reshape,max,sort,topk_idx = ops.reshape,ops.max,ops.sort,staticmethod(lambda x, k: ops.top_k(x, k)[1])
+    pad = staticmethod(lambda x, n: ops.pad(x, ((0, 0), (0, n)), constant_values=-math.inf) if n else x)
     @staticmethod
-    def top_hits(p, t, k):
-        "Per row, the sum of `t` over the `k` highest `p`: `top_k` ranks tied scores by the lowest index on JAX and TensorFlow, as fastai."
-        return ops.sum(ops.take_along_axis(t, ops.top_k(p, k)[1], axis=1), axis=1)
+    def pick(x, i):
+        "Per row r, `x[r, i[r]]`: entries of a matrix `x`, vectors (along the last axis) of a 3-d `x`."
+        return ops.take_along_axis(x, ops.reshape(i, (*i.shape, *[1] * (len(x.shape) - 2))), axis=1)
+
+    @classmethod
+    def chunking(cls, L, k):
+        "`(B, pad)`: the top `k` of rows of `L` scores by chunks of `B`, the rows padded by `pad` -inf; None: by whole rows."
+        b = max(2, round(math.sqrt(L / k))) if L else 0  # C = L/B chunk maxima, then k*B scores: C + k*B is least at B = sqrt(L/k)
+        if not L or L < cls.CHUNKS_FROM or 4 * k * b > L: return None
+        near = [d for d in range(max(2, 2 * b // 3), 3 * b // 2 + 1) if L % d == 0]
+        B = min(near, key=lambda d: abs(d - b)) if near else b
+        return B,-L % B
+
+    @classmethod
+    def top_hits(cls, p, t, k):
+        """Per row, the sum of `t` over the `k` highest `p`, tied scores ranked by the lowest index. Long rows by chunks: the `k` chunks
+        of the highest maxima (ties: the lower chunk) hold the top `k`, which `top_k` then finds among their `k*B` scores."""
+        L = p.shape[-1]
+        c = cls.chunking(L, k)
+        if c is None: return cls.sum(cls.pick(t, cls.topk_idx(p, k)), 1)
+        # exact: k chunks ranked ahead of a score's chunk each hold a score ranked ahead of it (a higher one, or an equal one
+        # of a lower index); XLA's and TensorFlow's `top_k` cost several passes over a batch, the chunk maxima one
+        B,pad = c
+        q = cls.reshape(cls.pad(p, pad), (-1, (L + pad) // B, B))
+        ci = cls.topk_idx(cls.max(q, 2), k)
+        if k > 1: ci = cls.sort(ci)  # in index order, so that `top_k` among their scores ranks tied ones by the lowest index
+        j = cls.topk_idx(cls.reshape(cls.pick(q, ci), (-1, k * B)), k)
+        i = cls.pick(ci, j // B) * B + j % B
+        return cls.sum(cls.pick(t, cls.minimum(i, L - 1)), 1)  # (the padding only outranks a NaN score: a bad batch, read as NaN)
 
 class _TfOps(_KerasOps):
-    "TensorFlow runs a step op by op on a CPU, where `top_k` costs several `argmax` passes (1.0 ms against 0.23 ms at 256 x 1000)."
+    "TensorFlow runs a step op by op on a CPU, where `top_k` costs several passes over a batch for `k` > 1, one for `k` = 1."
+    CHUNKS_FROM = 512  # below, `k` rounds of `top_k(x, 1)` over whole rows cost less
+    # `tf` is imported below, on TensorFlow only
+    reshape,max = staticmethod(lambda x, s: tf.reshape(x, s)),staticmethod(lambda x, axis: tf.reduce_max(x, axis))
+    sort,topk_idx = staticmethod(lambda x: tf.sort(x, 1)),staticmethod(lambda x, k: tf.math.top_k(x, k).indices)
+    pick = staticmethod(lambda x, i: tf.gather(x, i, batch_dims=1))
+    pad = staticmethod(lambda x, n: tf.pad(x, [[0, 0], [0, n]], constant_values=-math.inf) if n else x)
     @staticmethod
-    def top_hits(p, t, k):
-        "As `_KerasOps.top_hits`: for `k` <= 2 by `k` rounds of `argmax`, each masking its pick; by `top_k` where a score ties the k-th pick."
-        if k > 2: return _KerasOps.top_hits(p, t, k)
-        rows,picks,hits,q = tf.range(tf.shape(p)[0]),[],0.,p
-        for j in range(k):
-            picks.append(tf.argmax(q, 1, output_type=tf.int32))
-            hits += tf.gather(t, picks[-1], batch_dims=1)
-            if j < k-1: q = tf.tensor_scatter_nd_update(q, tf.stack([rows, picks[-1]], 1), tf.fill(tf.shape(rows), -math.inf))
-        # exact when the picks differ and no other score reaches the k-th (every row has at least k scores >= it)
-        n = tf.reduce_sum(tf.cast(p >= tf.gather(p, picks[-1], batch_dims=1)[:, None], 'float32'))
-        exact = tf.logical_and(n == k * tf.cast(tf.shape(p)[0], 'float32'), tf.reduce_all(picks[0] != picks[-1]) if k == 2 else True)
-        return tf.cond(exact, lambda: hits, lambda: _KerasOps.top_hits(p, t, k))
+    def firsts(x, k):
+        """Per row, the indices of the `k` (<= 2) highest scores, ties by the lowest index: `top_k(x, 1)`, then again with its pick
+        masked (-inf); the second pick is the first again where every other score is -inf."""
+        i = tf.math.top_k(x, 1).indices[:, 0]
+        if k == 1: return [i]
+        rows = tf.range(tf.shape(x)[0])
+        return [i, tf.math.top_k(tf.tensor_scatter_nd_update(x, tf.stack([rows, i], 1), tf.fill(tf.shape(rows), -math.inf)), 1).indices[:, 0]]
+
+    @classmethod
+    def top_hits(cls, p, t, k):
+        "As `_KerasOps.top_hits`; for `k` <= 2 by `firsts`, over whole rows or (for `k` = 2) over the 2 chunks of the highest maxima."
+        if k > 2: return super().top_hits(p, t, k)
+        L = p.shape[-1]
+        c = None if k == 1 else cls.chunking(L, k)  # (`top_k(x, 1)` over whole rows is one pass)
+        if c is None: picks = cls.firsts(p, k)
+        else:
+            B,pad = c
+            C = (L + pad) // B
+            q = tf.reshape(cls.pad(p, pad), [-1, C, B])
+            c1,c2 = cls.firsts(tf.reduce_max(q, 2), 2)
+            c2 = tf.where(c2 == c1, (c1 + 1) % C, c2)  # every other chunk all -inf: any of them (its entries unknown, target 0)
+            ci = tf.stack([tf.minimum(c1, c2), tf.maximum(c1, c2)], 1)  # in index order, so that ties go to the lowest index
+            picks = [tf.minimum(tf.gather(ci, j // B, batch_dims=1) * B + j % B, L - 1)  # (padding: only past a NaN score)
+                     for j in cls.firsts(tf.reshape(tf.gather(q, ci, batch_dims=1), [-1, 2 * B]), 2)]
+        hits = tf.gather(t, picks[0], batch_dims=1)
+        # a second pick equal to the first: the other scores are all -inf (unknown entries, whose target is 0)
+        return hits if k == 1 else hits + tf.where(picks[1] != picks[0], tf.gather(t, picks[1], batch_dims=1), 0.)
 
 class _TorchOps:
     "The same ops by torch itself: Keras' torch backend runs eagerly, where a `keras.ops` call costs several times a torch call."
