@@ -278,11 +278,12 @@ def topk_hits_np(p, y, k, known=None):
     return hit.sum(1)
 
 def check_topk_paths():
-    """Top-k hits on every path a backend takes (TensorFlow: `top_k(x, 1)` rounds for k <= 2, over whole rows or, for k = 2 and rows
-    of 512 scores or more, over the 2 chunks of the highest maxima, `top_k` for k > 2; JAX: `top_k`, by chunks for rows of 256
-    or more; torch: `max` rounds for k <= 2, `topk` or its tie-exact count for k > 2): continuous scores, one tied row per batch,
-    rows of one value, (long rows) scores tied across chunks; unknown entries with rows of fewer known labels than k; rows of 9
-    scores, of 521 (a prime: padded chunks) and of 1000; `precision_at{k}` and `default_metrics(k=...)`'s column against NumPy."""
+    """Top-k hits on every path a backend takes (TensorFlow: `top_k(x, 1)` rounds for k <= 2, `top_k` for k > 2, over whole rows
+    below 512 scores and by chunks from 512; JAX: `top_k`, by chunks for rows of 256 or more; torch: `max` rounds for k <= 2,
+    `topk` or its tie-exact count for k > 2): continuous scores, one tied row per batch, rows of one value, -0.0 tied with
+    +0.0 (also under TensorFlow's XLA, Keras' default on a GPU, whose `top_k` ranks -0.0 lower), (long rows) scores tied
+    across chunks; unknown entries with rows of fewer known labels than k; rows of 9 scores, of 521 (a prime: padded
+    chunks) and of 1000; `precision_at{k}` and `default_metrics(k=...)`'s column against NumPy."""
     import keras, numpy as np
     from fastai_multilabel import keras as fk
     rng = np.random.default_rng(6)
@@ -291,7 +292,8 @@ def check_topk_paths():
         cont = rng.random((n, L)).astype('float32')
         tied = cont.copy(); tied[::64, 1] = tied[::64, 4] = np.sort(tied[::64], 1)[:, -2]  # per batch of 64, one row ties its 2nd score
         flat = cont.copy(); flat[5::64] = .5                                                  # one row of equal scores per batch
-        cases = {'continuous': cont, 'a tied row per batch': tied, 'a row of equal scores per batch': flat}
+        zeros = -cont; zeros[:, ::3] = -0.; zeros[:, 1::3] = 0.  # the top scores (not probabilities): -0.0 and +0.0, tied
+        cases = {'continuous': cont, 'a tied row per batch': tied, 'a row of equal scores per batch': flat, 'signed zeros': zeros}
         if L > 9:  # saturated scores (1.0) in many chunks; in odd rows 1.0 only near the end, where a .95 ties the one at 0 (a
             # lower chunk), which ranks 2nd; one row's top 2 in its last two entries
             sat = cont * .9; sat[:, ::97] = 1.; sat[1::2, ::97] = .95; sat[1::2, -3] = 1.; sat[1::2, -2] = .95
@@ -301,20 +303,25 @@ def check_topk_paths():
         known = rng.random((n, L)) >= .3; known[7::32] = False; known[9::32, :-1] = False  # rows with no known label, with one (the last)
         known[11::32, 1:-1] = False; known[13::32, 2:] = False                               # with two: first and last, first two
         model = keras.Sequential([keras.Input((L,)), keras.layers.Identity()])
-        def evaluate(metrics, p, t):
-            model.compile(loss='mse', metrics=metrics)
+        def evaluate(metrics, p, t, jit='auto'):
+            model.compile(loss='mse', metrics=metrics, jit_compile=jit)
             return model.evaluate(p, t, batch_size=64, verbose=0, return_dict=True)
         for what, p in cases.items():
             what = f'{what}, {L} labels'
             for k in (1, 2, 3):
-                got = evaluate([fk.PrecisionAtK(k), *fk.default_metrics(k=k)], p, y)
+                probs = p.min() >= 0  # `default_metrics` takes probabilities
+                got = evaluate([fk.PrecisionAtK(k), *(fk.default_metrics(k=k) if probs else [])], p, y)
                 hits = topk_hits_np(p, y, k)
                 close(got[f'precision_at{k}'], hits.mean() / k, f'precision_at{k} on {what} vs NumPy')
-                close(got[f'top{k}_accuracy'], ((L - k - y.sum(1) + 2 * hits) / L).mean(), f"default_metrics(k={k})'s top{k}_accuracy on {what} vs NumPy")
+                if probs: close(got[f'top{k}_accuracy'], ((L - k - y.sum(1) + 2 * hits) / L).mean(), f"default_metrics(k={k})'s top{k}_accuracy on {what} vs NumPy")
                 yk = np.where(known, y, -1.).astype('float32')
                 got = evaluate([fk.PrecisionAtK(k, ignore_index=-1)], p, yk)
                 nk, hits = known.sum(1), topk_hits_np(p, y, k, known)
                 close(got[f'precision_at{k}'], (hits / np.maximum(np.minimum(nk, k), 1))[nk > 0].mean(), f'precision_at{k} on {what} with unknown entries vs NumPy')
+                if BACKEND == 'tensorflow' and what.startswith('signed zeros'):  # `tf.function(jit_compile=True)`
+                    got = evaluate([fk.PrecisionAtK(k)], p, y, jit=True)
+                    hits = topk_hits_np(p, y, k)
+                    close(got[f'precision_at{k}'], hits.mean() / k, f'precision_at{k} on {what} under XLA vs NumPy')
 
 def step_outputs(metric, y, p):
     "How many tensors the compiled step of `metric` (update, then result) returns: JAX `jax.jit`, TensorFlow `tf.function`; None on torch."

@@ -40,9 +40,11 @@ class _KerasOps:
     gt = staticmethod(lambda a, b: ops.cast(ops.greater(a, b), 'float32'))  # as 0/1 floats
     ne = staticmethod(lambda a, b: ops.cast(ops.not_equal(a, b), 'float32'))
     off01 = staticmethod(lambda t: t * t - t)  # 0 only for a 0/1 target (inf or NaN for inf or NaN)
-    # top k: `top_k` ranks tied scores by the lowest index on JAX and TensorFlow, as fastai
+    # top k: `top_k` ranks tied scores by the lowest index on JAX and TensorFlow, as fastai; XLA's ranks -0.0 below +0.0,
+    # so the scores it ranks have their zeros made +0.0 (a select: XLA drops an `x + 0.`)
     CHUNKS_FROM = 256  # rows of at least this many scores take their top k by chunks (below: `top_k` over whole rows costs less)
-    reshape,max,sort,topk_idx = ops.reshape,ops.max,ops.sort,staticmethod(lambda x, k: ops.top_k(x, k)[1])
+    reshape,max,sort = ops.reshape,ops.max,ops.sort
+    topk_idx = staticmethod(lambda x, k: ops.top_k(ops.where(x == 0., 0., x), k)[1])
     pad = staticmethod(lambda x, n: ops.pad(x, ((0, 0), (0, n)), constant_values=-math.inf) if n else x)
     @staticmethod
     def pick(x, i):
@@ -60,8 +62,9 @@ class _KerasOps:
 
     @classmethod
     def top_hits(cls, p, t, k):
-        """Per row, the sum of `t` over the `k` highest `p`, tied scores ranked by the lowest index. Long rows by chunks: the `k` chunks
-        of the highest maxima (ties: the lower chunk) hold the top `k`, which `top_k` then finds among their `k*B` scores."""
+        """Per row, the sum of `t` over the `k` highest `p`, tied scores ranked by the lowest index (`t` 0 where `p` is -inf: unknown
+        entries). Long rows by chunks: the `k` chunks of the highest maxima (ties: the lower chunk) hold the top `k`, which
+        `top_k` then finds among their `k*B` scores."""
         L = p.shape[-1]
         c = cls.chunking(L, k)
         if c is None: return cls.sum(cls.pick(t, cls.topk_idx(p, k)), 1)
@@ -77,16 +80,18 @@ class _KerasOps:
 
 class _TfOps(_KerasOps):
     "TensorFlow runs a step op by op on a CPU, where `top_k` costs several passes over a batch for `k` > 1, one for `k` = 1."
-    CHUNKS_FROM = 512  # below, `k` rounds of `top_k(x, 1)` over whole rows cost less
+    CHUNKS_FROM = 512  # below, `firsts` (k <= 2) or `top_k` (k > 2) over whole rows cost less
     # `tf` is imported below, on TensorFlow only
     reshape,max = staticmethod(lambda x, s: tf.reshape(x, s)),staticmethod(lambda x, axis: tf.reduce_max(x, axis))
-    sort,topk_idx = staticmethod(lambda x: tf.sort(x, 1)),staticmethod(lambda x, k: tf.math.top_k(x, k).indices)
+    sort,topk_idx = staticmethod(lambda x: tf.sort(x, 1)),staticmethod(lambda x, k: tf.math.top_k(tf.where(x == 0., 0., x), k).indices)
     pick = staticmethod(lambda x, i: tf.gather(x, i, batch_dims=1))
     pad = staticmethod(lambda x, n: tf.pad(x, [[0, 0], [0, n]], constant_values=-math.inf) if n else x)
     @staticmethod
     def firsts(x, k):
         """Per row, the indices of the `k` (<= 2) highest scores, ties by the lowest index: `top_k(x, 1)`, then again with its pick
-        masked (-inf); the second pick is the first again where every other score is -inf."""
+        masked (-inf). Where every other score is -inf the second pick is the lowest index, which is the first pick again if
+        that was index 0."""
+        x = tf.where(x == 0., 0., x)  # -0.0 as +0.0: under XLA (`jit_compile`, Keras' default on a GPU) `top_k` ranks -0.0 lower
         i = tf.math.top_k(x, 1).indices[:, 0]
         if k == 1: return [i]
         rows = tf.range(tf.shape(x)[0])
@@ -109,7 +114,8 @@ class _TfOps(_KerasOps):
             picks = [tf.minimum(tf.gather(ci, j // B, batch_dims=1) * B + j % B, L - 1)  # (padding: only past a NaN score)
                      for j in cls.firsts(tf.reshape(tf.gather(q, ci, batch_dims=1), [-1, 2 * B]), 2)]
         hits = tf.gather(t, picks[0], batch_dims=1)
-        # a second pick equal to the first: the other scores are all -inf (unknown entries, whose target is 0)
+        # a second pick equal to the first: the other scores are all -inf (unknown entries, whose target is 0; an infinite
+        # score is a bad value, which makes the metric NaN)
         return hits if k == 1 else hits + tf.where(picks[1] != picks[0], tf.gather(t, picks[1], batch_dims=1), 0.)
 
 class _TorchOps:
