@@ -54,11 +54,22 @@ class _KerasOps:
     @classmethod
     def chunking(cls, L, k):
         "`(B, pad)`: the top `k` of rows of `L` scores by chunks of `B`, the rows padded by `pad` -inf; None: by whole rows."
-        b = max(2, round(math.sqrt(L / k))) if L else 0  # C = L/B chunk maxima, then k*B scores: C + k*B is least at B = sqrt(L/k)
-        if not L or L < cls.CHUNKS_FROM or 4 * k * b > L: return None
+        if not L or L < cls.CHUNKS_FROM: return None  # (L None: a row length unknown when a TensorFlow graph is traced)
+        b = max(2, round(math.sqrt(L / k)))  # C = L/B chunk maxima, then k*B scores: C + k*B is least at B = sqrt(L/k)
+        if 4 * k * b > L: return None
         near = [d for d in range(max(2, 2 * b // 3), 3 * b // 2 + 1) if L % d == 0]
         B = min(near, key=lambda d: abs(d - b)) if near else b
         return B,-L % B
+
+    @classmethod
+    def chunks(cls, p, B, pad):
+        "The rows of `p` padded by `pad` -inf and cut into chunks of `B`: (rows, chunks, B)."
+        return cls.reshape(cls.pad(p, pad), (-1, (p.shape[-1] + pad) // B, B))
+
+    @classmethod
+    def unchunk(cls, ci, j, B):
+        "The index in its row of the `j`-th score of the chunks `ci` (per row, picked from `chunks`, in index order)."
+        return cls.pick(ci, j // B) * B + j % B
 
     @classmethod
     def top_hits(cls, p, t, k):
@@ -71,12 +82,11 @@ class _KerasOps:
         # exact: k chunks ranked ahead of a score's chunk each hold a score ranked ahead of it (a higher one, or an equal one
         # of a lower index); XLA's and TensorFlow's `top_k` cost several passes over a batch, the chunk maxima one
         B,pad = c
-        q = cls.reshape(cls.pad(p, pad), (-1, (L + pad) // B, B))
+        q = cls.chunks(p, B, pad)
         ci = cls.topk_idx(cls.max(q, 2), k)
         if k > 1: ci = cls.sort(ci)  # in index order, so that `top_k` among their scores ranks tied ones by the lowest index
         j = cls.topk_idx(cls.reshape(cls.pick(q, ci), (-1, k * B)), k)
-        i = cls.pick(ci, j // B) * B + j % B
-        return cls.sum(cls.pick(t, cls.minimum(i, L - 1)), 1)  # (the padding only outranks a NaN score: a bad batch, read as NaN)
+        return cls.sum(cls.pick(t, cls.minimum(cls.unchunk(ci, j, B), L - 1)), 1)  # (the padding only outranks a NaN score: a bad batch, read as NaN)
 
 class _TfOps(_KerasOps):
     "TensorFlow runs a step op by op on a CPU, where `top_k` costs several passes over a batch for `k` > 1, one for `k` = 1."
@@ -106,13 +116,12 @@ class _TfOps(_KerasOps):
         if c is None: picks = cls.firsts(p, k)
         else:
             B,pad = c
-            C = (L + pad) // B
-            q = tf.reshape(cls.pad(p, pad), [-1, C, B])
-            c1,c2 = cls.firsts(tf.reduce_max(q, 2), 2)
-            c2 = tf.where(c2 == c1, (c1 + 1) % C, c2)  # every other chunk all -inf: any of them (its entries unknown, target 0)
+            q = cls.chunks(p, B, pad)
+            c1,c2 = cls.firsts(cls.max(q, 2), 2)
+            c2 = tf.where(c2 == c1, (c1 + 1) % q.shape[1], c2)  # every other chunk all -inf: any of them (its entries unknown, target 0)
             ci = tf.stack([tf.minimum(c1, c2), tf.maximum(c1, c2)], 1)  # in index order, so that ties go to the lowest index
-            picks = [tf.minimum(tf.gather(ci, j // B, batch_dims=1) * B + j % B, L - 1)  # (padding: only past a NaN score)
-                     for j in cls.firsts(tf.reshape(tf.gather(q, ci, batch_dims=1), [-1, 2 * B]), 2)]
+            picks = [tf.minimum(cls.unchunk(ci, j, B), L - 1)  # (padding: only past a NaN score)
+                     for j in cls.firsts(cls.reshape(cls.pick(q, ci), (-1, 2 * B)), 2)]
         hits = tf.gather(t, picks[0], batch_dims=1)
         # a second pick equal to the first: the other scores are all -inf (unknown entries, whose target is 0; an infinite
         # score is a bad value, which makes the metric NaN)
