@@ -24,6 +24,7 @@ __all__ = ['topk_mask', 'Columns', 'MultilabelMetric', 'ThresholdAccuracy', 'Sub
 _register = keras.saving.register_keras_serializable(package='fastai_multilabel')
 _BACKEND = keras.backend.backend()
 _ON_TORCH = _BACKEND == 'torch'
+if _BACKEND == 'jax': import jax  # (its optimization barrier)
 
 class _KerasOps:
     "The array ops of the metrics' update and result, by `keras.ops`: JAX and TensorFlow trace them into one compiled step."
@@ -40,10 +41,14 @@ class _KerasOps:
     gt = staticmethod(lambda a, b: ops.cast(ops.greater(a, b), 'float32'))  # as 0/1 floats
     ne = staticmethod(lambda a, b: ops.cast(ops.not_equal(a, b), 'float32'))
     off01 = staticmethod(lambda t: t * t - t)  # 0 only for a 0/1 target (inf or NaN for inf or NaN)
-    # top k: `top_k` ranks tied scores by the lowest index on JAX and TensorFlow, as fastai; XLA's ranks -0.0 below +0.0,
+    # top k: ranks tied scores by the lowest index, as fastai. k <= 2 by `firsts` (each backend's cheapest exact "first
+    # highest"), k > 2 by `top_k`, which ranks ties by the lowest index on JAX and TensorFlow; XLA's ranks -0.0 below +0.0,
     # so the scores it ranks have their zeros made +0.0 (a select: XLA drops an `x + 0.`)
-    CHUNKS_FROM = 256  # rows of at least this many scores take their top k by chunks (below: `top_k` over whole rows costs less)
-    reshape,max,sort = ops.reshape,ops.max,ops.sort
+    CHUNKS_FROM = 256  # rows of at least this many scores take their top k by chunks (below: whole rows cost less)
+    CHUNK_K1 = True  # k = 1 by chunks too
+    reshape,max,sort,maximum = ops.reshape,ops.max,ops.sort,ops.maximum
+    concat1 = staticmethod(lambda xs: ops.concatenate(xs, axis=1))
+    settle = staticmethod(jax.lax.optimization_barrier if _BACKEND == 'jax' else lambda x: x)  # computed once: XLA would fuse it into each pass over it
     topk_idx = staticmethod(lambda x, k: ops.top_k(ops.where(x == 0., 0., x), k)[1])
     pad = staticmethod(lambda x, n: ops.pad(x, ((0, 0), (0, n)), constant_values=-math.inf) if n else x)
     @staticmethod
@@ -51,10 +56,23 @@ class _KerasOps:
         "Per row r, `x[r, i[r]]`: entries of a matrix `x`, vectors (along the last axis) of a 3-d `x`."
         return ops.take_along_axis(x, ops.reshape(i, (*i.shape, *[1] * (len(x.shape) - 2))), axis=1)
 
+    @staticmethod
+    def firsts(x, k):
+        """Per row, the indices `(rows, 1)` of the `k` (<= 2) highest scores, ties by the lowest index: a row maximum, then the
+        lowest index holding it (indices as floats: XLA reduces floats faster), then the same with the first masked (-inf).
+        Where every other score is -inf the second is the lowest index, which is the first again if that was index 0.
+        Comparisons: -0.0 ties +0.0. (A NaN row, a bad batch read as NaN, picks the last index.)"""
+        C = x.shape[1]
+        iota = np.arange(C, dtype='float32')
+        first = lambda y: ops.minimum(ops.min(ops.where(y == ops.max(y, 1, keepdims=True), iota, C), 1, keepdims=True), C - 1)
+        i = first(x)
+        if k == 1: return [ops.cast(i, 'int32')]
+        return [ops.cast(i, 'int32'), ops.cast(first(ops.where(iota == i, -math.inf, x)), 'int32')]
+
     @classmethod
     def chunking(cls, L, k):
         "`(B, pad)`: the top `k` of rows of `L` scores by chunks of `B`, the rows padded by `pad` -inf; None: by whole rows."
-        if not L or L < cls.CHUNKS_FROM: return None  # (L None: a row length unknown when a TensorFlow graph is traced)
+        if not L or L < cls.CHUNKS_FROM or (k == 1 and not cls.CHUNK_K1): return None  # (L None: unknown while TF traces)
         b = max(2, round(math.sqrt(L / k)))  # C = L/B chunk maxima, then k*B scores: C + k*B is least at B = sqrt(L/k)
         if 4 * k * b > L: return None
         near = [d for d in range(max(2, 2 * b // 3), 3 * b // 2 + 1) if L % d == 0]
@@ -74,23 +92,47 @@ class _KerasOps:
     @classmethod
     def top_hits(cls, p, t, k):
         """Per row, the sum of `t` over the `k` highest `p`, tied scores ranked by the lowest index (`t` 0 where `p` is -inf: unknown
-        entries). Long rows by chunks: the `k` chunks of the highest maxima (ties: the lower chunk) hold the top `k`, which
-        `top_k` then finds among their `k*B` scores."""
+        entries). Long rows by chunks: the `k` chunks of the highest maxima (ties: the lower chunk) hold the top `k`, found
+        among their `k*B` scores after one pass over the batch for the chunk maxima."""
+        # exact: k chunks ranked ahead of a score's chunk each hold a score ranked ahead of it (a higher one, or an equal one
+        # of a lower index)
+        if k > 2: return cls.top_hits_sorted(p, t, k)
+        L = p.shape[-1]
+        c = cls.chunking(L, k)
+        if c is None: picks = cls.firsts(p, k)
+        else:
+            B,pad = c
+            q = cls.chunks(p, B, pad)
+            ci = cls.firsts(cls.settle(cls.max(q, 2)), k)  # (`settle`: computed once, not fused into each pass over it)
+            if k == 2:
+                c1,c2 = ci
+                c2 = cls.where(c2 == c1, (c1 + 1) % q.shape[1], c2)  # every other chunk all -inf: any of them (target 0)
+                ci = [cls.minimum(c1, c2), cls.maximum(c1, c2)]  # in index order, so that ties go to the lowest index
+            ci = ci[0] if k == 1 else cls.concat1(ci)
+            picks = [cls.minimum(cls.unchunk(ci, j, B), L - 1)  # (padding: only past a NaN score)
+                     for j in cls.firsts(cls.settle(cls.reshape(cls.pick(q, ci), (-1, k * B))), k)]
+        hits = cls.pick(t, picks[0])
+        # a second pick equal to the first: the other scores are all -inf (unknown entries, whose target is 0; an infinite
+        # score is a bad value, which makes the metric NaN)
+        if k == 2: hits = hits + cls.where(picks[1] != picks[0], cls.pick(t, picks[1]), 0.)
+        return cls.reshape(hits, (-1,))
+
+    @classmethod
+    def top_hits_sorted(cls, p, t, k):
+        "`top_hits` by `top_k` (k > 2): over whole rows, or by chunks, `top_k` on the chunk maxima, then on their `k*B` scores."
         L = p.shape[-1]
         c = cls.chunking(L, k)
         if c is None: return cls.sum(cls.pick(t, cls.topk_idx(p, k)), 1)
-        # exact: k chunks ranked ahead of a score's chunk each hold a score ranked ahead of it (a higher one, or an equal one
-        # of a lower index); XLA's and TensorFlow's `top_k` cost several passes over a batch, the chunk maxima one
         B,pad = c
         q = cls.chunks(p, B, pad)
-        ci = cls.topk_idx(cls.max(q, 2), k)
-        if k > 1: ci = cls.sort(ci)  # in index order, so that `top_k` among their scores ranks tied ones by the lowest index
+        ci = cls.sort(cls.topk_idx(cls.max(q, 2), k))  # in index order, so that `top_k` among their scores ranks tied ones by the lowest index
         j = cls.topk_idx(cls.reshape(cls.pick(q, ci), (-1, k * B)), k)
-        return cls.sum(cls.pick(t, cls.minimum(cls.unchunk(ci, j, B), L - 1)), 1)  # (the padding only outranks a NaN score: a bad batch, read as NaN)
+        return cls.sum(cls.pick(t, cls.minimum(cls.unchunk(ci, j, B), L - 1)), 1)  # (padding: only past a NaN score)
 
 class _TfOps(_KerasOps):
     "TensorFlow runs a step op by op on a CPU, where `top_k` costs several passes over a batch for `k` > 1, one for `k` = 1."
     CHUNKS_FROM = 512  # below, `firsts` (k <= 2) or `top_k` (k > 2) over whole rows cost less
+    CHUNK_K1 = False  # `top_k(x, 1)` over whole rows is one pass
     # `tf` is imported below, on TensorFlow only
     reshape,max = staticmethod(lambda x, s: tf.reshape(x, s)),staticmethod(lambda x, axis: tf.reduce_max(x, axis))
     sort,topk_idx = staticmethod(lambda x: tf.sort(x, 1)),staticmethod(lambda x, k: tf.math.top_k(tf.where(x == 0., 0., x), k).indices)
@@ -98,34 +140,14 @@ class _TfOps(_KerasOps):
     pad = staticmethod(lambda x, n: tf.pad(x, [[0, 0], [0, n]], constant_values=-math.inf) if n else x)
     @staticmethod
     def firsts(x, k):
-        """Per row, the indices of the `k` (<= 2) highest scores, ties by the lowest index: `top_k(x, 1)`, then again with its pick
-        masked (-inf). Where every other score is -inf the second pick is the lowest index, which is the first pick again if
-        that was index 0."""
+        """Per row, the indices `(rows, 1)` of the `k` (<= 2) highest scores, ties by the lowest index: `top_k(x, 1)`, then again
+        with its pick masked (-inf). Where every other score is -inf the second pick is the lowest index, which is the first
+        pick again if that was index 0."""
         x = tf.where(x == 0., 0., x)  # -0.0 as +0.0: under XLA (`jit_compile`, Keras' default on a GPU) `top_k` ranks -0.0 lower
-        i = tf.math.top_k(x, 1).indices[:, 0]
+        i = tf.math.top_k(x, 1).indices
         if k == 1: return [i]
         rows = tf.range(tf.shape(x)[0])
-        return [i, tf.math.top_k(tf.tensor_scatter_nd_update(x, tf.stack([rows, i], 1), tf.fill(tf.shape(rows), -math.inf)), 1).indices[:, 0]]
-
-    @classmethod
-    def top_hits(cls, p, t, k):
-        "As `_KerasOps.top_hits`; for `k` <= 2 by `firsts`, over whole rows or (for `k` = 2) over the 2 chunks of the highest maxima."
-        if k > 2: return super().top_hits(p, t, k)
-        L = p.shape[-1]
-        c = None if k == 1 else cls.chunking(L, k)  # (`top_k(x, 1)` over whole rows is one pass)
-        if c is None: picks = cls.firsts(p, k)
-        else:
-            B,pad = c
-            q = cls.chunks(p, B, pad)
-            c1,c2 = cls.firsts(cls.max(q, 2), 2)
-            c2 = tf.where(c2 == c1, (c1 + 1) % q.shape[1], c2)  # every other chunk all -inf: any of them (its entries unknown, target 0)
-            ci = tf.stack([tf.minimum(c1, c2), tf.maximum(c1, c2)], 1)  # in index order, so that ties go to the lowest index
-            picks = [tf.minimum(cls.unchunk(ci, j, B), L - 1)  # (padding: only past a NaN score)
-                     for j in cls.firsts(cls.reshape(cls.pick(q, ci), (-1, 2 * B)), 2)]
-        hits = tf.gather(t, picks[0], batch_dims=1)
-        # a second pick equal to the first: the other scores are all -inf (unknown entries, whose target is 0; an infinite
-        # score is a bad value, which makes the metric NaN)
-        return hits if k == 1 else hits + tf.where(picks[1] != picks[0], tf.gather(t, picks[1], batch_dims=1), 0.)
+        return [i, tf.math.top_k(tf.tensor_scatter_nd_update(x, tf.stack([rows, i[:, 0]], 1), tf.fill(tf.shape(rows), -math.inf)), 1).indices]
 
 class _TorchOps:
     "The same ops by torch itself: Keras' torch backend runs eagerly, where a `keras.ops` call costs several times a torch call."
