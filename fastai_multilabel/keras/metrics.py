@@ -58,16 +58,20 @@ class _KerasOps:
 
     @staticmethod
     def firsts(x, k):
-        """Per row, the indices `(rows, 1)` of the `k` (<= 2) highest scores, ties by the lowest index: a row maximum, then the
-        lowest index holding it (indices as floats: XLA reduces floats faster), then the same with the first masked (-inf).
-        Where every other score is -inf the second is the lowest index, which is the first again if that was index 0.
-        Comparisons: -0.0 ties +0.0. (A NaN row, a bad batch read as NaN, picks the last index.)"""
+        """Per row, the indices `(rows, 1)` of the `k` (<= 2) highest scores, ties by the lowest index, in three reductions (XLA
+        fuses those of one pass): the row maximum; the lowest index holding it, how many hold it and the highest other score;
+        the lowest other index holding the maximum if two or more do, else holding the next score. Indices as floats (XLA's CPU
+        reduces floats faster); comparisons tie -0.0 and +0.0. (A NaN row, a bad batch read as NaN, picks its last index.)"""
         C = x.shape[1]
         iota = np.arange(C, dtype='float32')
-        first = lambda y: ops.minimum(ops.min(ops.where(y == ops.max(y, 1, keepdims=True), iota, C), 1, keepdims=True), C - 1)
-        i = first(x)
-        if k == 1: return [ops.cast(i, 'int32')]
-        return [ops.cast(i, 'int32'), ops.cast(first(ops.where(iota == i, -math.inf, x)), 'int32')]
+        index = lambda i: ops.cast(ops.minimum(i, C - 1), 'int32')
+        m1 = ops.max(x, 1, keepdims=True)
+        top = x == m1
+        i = ops.min(ops.where(top, iota, C), 1, keepdims=True)
+        if k == 1: return [index(i)]
+        n1,m2 = ops.sum(ops.cast(top, 'float32'), 1, keepdims=True),ops.max(ops.where(top, -math.inf, x), 1, keepdims=True)
+        j = ops.min(ops.where((x == ops.where(n1 > 1, m1, m2)) & (iota != i), iota, C), 1, keepdims=True)
+        return [index(i), index(j)]
 
     @classmethod
     def chunking(cls, L, k):
@@ -112,8 +116,8 @@ class _KerasOps:
             picks = [cls.minimum(cls.unchunk(ci, j, B), L - 1)  # (padding: only past a NaN score)
                      for j in cls.firsts(cls.settle(cls.reshape(cls.pick(q, ci), (-1, k * B))), k)]
         hits = cls.pick(t, picks[0])
-        # a second pick equal to the first: the other scores are all -inf (unknown entries, whose target is 0; an infinite
-        # score is a bad value, which makes the metric NaN)
+        # a second pick equal to the first (TensorFlow's `firsts`; JAX's on a NaN row): the other scores are all -inf (unknown
+        # entries, whose target is 0; an infinite score is a bad value, which makes the metric NaN)
         if k == 2: hits = hits + cls.where(picks[1] != picks[0], cls.pick(t, picks[1]), 0.)
         return cls.reshape(hits, (-1,))
 
