@@ -278,11 +278,12 @@ def topk_hits_np(p, y, k, known=None):
     return hit.sum(1)
 
 def check_topk_paths():
-    """Top-k hits on every path a backend takes (TensorFlow: `top_k(x, 1)` rounds for k <= 2, `top_k` for k > 2, over whole rows
-    below 512 scores and by chunks from 512; JAX: `top_k`, by chunks for rows of 256 or more; torch: `max` rounds for k <= 2,
-    `topk` or its tie-exact count for k > 2): continuous scores, one tied row per batch, rows of one value, -0.0 tied with
-    +0.0 (also under TensorFlow's XLA, Keras' default on a GPU, whose `top_k` ranks -0.0 lower), (long rows) scores tied
-    across chunks; unknown entries with rows of fewer known labels than k; rows of 9 scores, of 521 (a prime: padded
+    """Top-k hits on every path a backend takes (k <= 2: TensorFlow `top_k(x, 1)` rounds, JAX three reductions, torch `max` rounds;
+    k > 2: `top_k` on TensorFlow and JAX, `topk` or its tie-exact count on torch; by chunks of the row on TensorFlow for k = 2
+    from 512 scores, on JAX for every k from 256, also k > 2 on TensorFlow from 512): continuous scores, one tied row per
+    batch, rows of one value, -0.0 tied with +0.0 (also under TensorFlow's XLA, Keras' default on a GPU, whose `top_k` ranks
+    -0.0 lower), scores all negative (logits: the -inf padding of a chunked row must rank below them), (long rows) scores
+    tied across chunks; unknown entries with rows of fewer known labels than k; rows of 9 scores, of 521 (a prime: padded
     chunks) and of 1000; `precision_at{k}` and `default_metrics(k=...)`'s column against NumPy."""
     import keras, numpy as np
     from fastai_multilabel import keras as fk
@@ -293,7 +294,8 @@ def check_topk_paths():
         tied = cont.copy(); tied[::64, 1] = tied[::64, 4] = np.sort(tied[::64], 1)[:, -2]  # per batch of 64, one row ties its 2nd score
         flat = cont.copy(); flat[5::64] = .5                                                  # one row of equal scores per batch
         zeros = -cont; zeros[:, ::3] = -0.; zeros[:, 1::3] = 0.  # the top scores (not probabilities): -0.0 and +0.0, tied
-        cases = {'continuous': cont, 'a tied row per batch': tied, 'a row of equal scores per batch': flat, 'signed zeros': zeros}
+        cases = {'continuous': cont, 'a tied row per batch': tied, 'a row of equal scores per batch': flat, 'signed zeros': zeros,
+                 'negative scores': -1. - cont}
         if L > 9:  # saturated scores (1.0) in many chunks; in odd rows 1.0 only near the end, where a .95 ties the one at 0 (a
             # lower chunk), which ranks 2nd; one row's top 2 in its last two entries
             sat = cont * .9; sat[:, ::97] = 1.; sat[1::2, ::97] = .95; sat[1::2, -3] = 1.; sat[1::2, -2] = .95
@@ -302,6 +304,7 @@ def check_topk_paths():
         y = (rng.random((n, L)) < .4).astype('float32')
         known = rng.random((n, L)) >= .3; known[7::32] = False; known[9::32, :-1] = False  # rows with no known label, with one (the last)
         known[11::32, 1:-1] = False; known[13::32, 2:] = False                               # with two: first and last, first two
+        known[15::32, 1:] = False                                                             # with one, the first
         model = keras.Sequential([keras.Input((L,)), keras.layers.Identity()])
         def evaluate(metrics, p, t, jit='auto'):
             model.compile(loss='mse', metrics=metrics, jit_compile=jit)

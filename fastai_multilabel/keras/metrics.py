@@ -110,7 +110,7 @@ class _KerasOps:
             ci = cls.firsts(cls.settle(cls.max(q, 2)), k)  # (`settle`: computed once, not fused into each pass over it)
             if k == 2:
                 c1,c2 = ci
-                c2 = cls.where(c2 == c1, (c1 + 1) % q.shape[1], c2)  # every other chunk all -inf: any of them (target 0)
+                c2 = cls.where(c2 == c1, (c1 + 1) % q.shape[1], c2)  # TensorFlow's `firsts` with c1 = 0 and every other chunk all -inf (JAX's: a NaN row): any other (target 0)
                 ci = [cls.minimum(c1, c2), cls.maximum(c1, c2)]  # in index order, so that ties go to the lowest index
             ci = ci[0] if k == 1 else cls.concat1(ci)
             picks = [cls.minimum(cls.unchunk(ci, j, B), L - 1)  # (padding: only past a NaN score)
