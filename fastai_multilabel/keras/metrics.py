@@ -42,14 +42,15 @@ class _KerasOps:
     ne = staticmethod(lambda a, b: ops.cast(ops.not_equal(a, b), 'float32'))
     off01 = staticmethod(lambda t: t * t - t)  # 0 only for a 0/1 target (inf or NaN for inf or NaN)
     # top k: ranks tied scores by the lowest index, as fastai. k <= 2 by `firsts` (each backend's cheapest exact "first
-    # highest"), k > 2 by `top_k`, which ranks ties by the lowest index on JAX and TensorFlow; XLA's ranks -0.0 below +0.0,
-    # so the scores it ranks have their zeros made +0.0 (a select: XLA drops an `x + 0.`)
+    # highest"), k > 2 by `top_k`, which ranks ties by the lowest index on JAX and TensorFlow
     CHUNKS_FROM = 256  # rows of at least this many scores take their top k by chunks (below: whole rows cost less)
     CHUNK_K1 = True  # k = 1 by chunks too
     reshape,max,sort,maximum = ops.reshape,ops.max,ops.sort,ops.maximum
     concat1 = staticmethod(lambda xs: ops.concatenate(xs, axis=1))
     settle = staticmethod(jax.lax.optimization_barrier if _BACKEND == 'jax' else lambda x: x)  # computed once: XLA would fuse it into each pass over it
-    topk_idx = staticmethod(lambda x, k: ops.top_k(ops.where(x == 0., 0., x), k)[1])
+    # the scores `top_k` ranks: -0.0 made +0.0, because XLA's `top_k` ranks -0.0 below +0.0 (a select: XLA drops an `x + 0.`)
+    plus0 = staticmethod(lambda x: ops.where(x == 0., 0., x))
+    topk_idx = classmethod(lambda cls, x, k: ops.top_k(cls.plus0(x), k)[1])
     pad = staticmethod(lambda x, n: ops.pad(x, ((0, 0), (0, n)), constant_values=-math.inf) if n else x)
     @staticmethod
     def pick(x, i):
@@ -139,15 +140,15 @@ class _TfOps(_KerasOps):
     CHUNK_K1 = False  # `top_k(x, 1)` over whole rows is one pass
     # `tf` is imported below, on TensorFlow only
     reshape,max = staticmethod(lambda x, s: tf.reshape(x, s)),staticmethod(lambda x, axis: tf.reduce_max(x, axis))
-    sort,topk_idx = staticmethod(lambda x: tf.sort(x, 1)),staticmethod(lambda x, k: tf.math.top_k(tf.where(x == 0., 0., x), k).indices)
+    sort,topk_idx = staticmethod(lambda x: tf.sort(x, 1)),classmethod(lambda cls, x, k: tf.math.top_k(cls.plus0(x), k).indices)
     pick = staticmethod(lambda x, i: tf.gather(x, i, batch_dims=1))
     pad = staticmethod(lambda x, n: tf.pad(x, [[0, 0], [0, n]], constant_values=-math.inf) if n else x)
-    @staticmethod
-    def firsts(x, k):
+    @classmethod
+    def firsts(cls, x, k):
         """Per row, the indices `(rows, 1)` of the `k` (<= 2) highest scores, ties by the lowest index: `top_k(x, 1)`, then again
         with its pick masked (-inf). Where every other score is -inf the second pick is the lowest index, which is the first
         pick again if that was index 0."""
-        x = tf.where(x == 0., 0., x)  # -0.0 as +0.0: under XLA (`jit_compile`, Keras' default on a GPU) `top_k` ranks -0.0 lower
+        x = cls.plus0(x)  # (XLA: under `jit_compile`, Keras' default on a GPU)
         i = tf.math.top_k(x, 1).indices
         if k == 1: return [i]
         rows = tf.range(tf.shape(x)[0])
